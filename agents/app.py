@@ -1,0 +1,136 @@
+"""Build the Faust app from settings, and the `Bus` context its agents share.
+
+There is no module-level app: `create_app(settings)` builds one, `build_worker(settings)` adds
+every agent. Topics are taken from the catalogue (streams/topics.py) and declared here once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from schemas import SchemaSet, default_schemas
+from streams.codec import Codec
+from streams.registry import registry_from_settings
+from streams.settings import Settings
+from streams.topics import TopicCatalogue, item_key
+
+log = logging.getLogger(__name__)
+
+_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+
+
+def _create_worker_consumer_with_short_wait(self, transport):
+    # Faust hard-codes fetch_max_wait_ms=1500; Tansu then holds every fetch for part of that
+    # wait even when records are there (~1 s per hop). Lower it to the app's setting before the
+    # consumer starts (its Fetcher reads the attribute at start). See ../shared/BROKER.md.
+    consumer = _create_worker_consumer(self, transport)
+    wait = getattr(self.app, "qbus_fetch_max_wait_ms", None)
+    if wait is not None:
+        consumer._fetch_max_wait_ms = wait
+    return consumer
+
+
+faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_with_short_wait
+
+
+def create_app(settings: Settings, app_id: str | None = None) -> faust.App:
+    datadir = settings.state_dir / "faust"
+    app = faust.App(
+        app_id or settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        producer_linger_ms=1,
+        # aiokafka's InitProducerId v0 is refused by Tansu, so exactly-once cannot work there;
+        # every consumer is idempotent by event_id instead (BROKER.md).
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_request_timeout=settings.request_timeout_s,
+        broker_max_poll_interval=settings.max_poll_interval_s,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        web_enabled=True,
+        web_port=settings.worker_web_port,
+        web_bind="127.0.0.1",
+        table_standby_replicas=0,
+    )
+    app.qbus_fetch_max_wait_ms = settings.fetch_max_wait_ms
+    return app
+
+
+@dataclass
+class Bus:
+    """What every agent needs: settings, topics, codec; and the two ways out of intake."""
+
+    app: faust.App
+    settings: Settings
+    schemas: SchemaSet = field(default_factory=default_schemas)
+    intake_checks: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.catalogue = TopicCatalogue.from_settings(self.settings)
+        self.codec = Codec(registry_from_settings(self.settings), self.schemas)
+        self._intake_by_topic = {self.catalogue.intake(c): c for c in self.schemas.intake_categories}
+        self.topics = {}
+        for name in (self.catalogue.accepted, self.catalogue.dead_letters,
+                     *[self.catalogue.bus(c) for c in self.schemas.bus_categories]):
+            self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
+
+    def category_of_topic(self, topic: str) -> str | None:
+        return self._intake_by_topic.get(topic)
+
+    def topic(self, name: str):
+        if name not in self.topics:
+            self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
+        return self.topics[name]
+
+    async def forward_accepted(self, event: dict, data: bytes) -> None:
+        await self.topics[self.catalogue.accepted].send(key=item_key(event), value=data)
+
+    async def dead_letter(self, record: dict) -> None:
+        key = record.get("original_key") or (record.get("agreement_id") or "").encode() or None
+        await self.topics[self.catalogue.dead_letters].send(key=key, value=self.codec.encode_dead_letter(record))
+
+    async def emit(self, event: dict) -> None:
+        """Publish an event the bus itself made (obligation, escalation, directive, ...)."""
+        category = event["event_type"].split(".", 1)[0]
+        await self.topic(self.catalogue.bus(category)).send(key=item_key(event),
+                                                            value=self.codec.encode_event(event))
+
+
+def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
+    """The full worker: every agent installed on one app."""
+    from agents import intake
+
+    app = create_app(settings)
+    bus = Bus(app, settings)
+    intake.install(app, bus)
+    return app, bus
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in this process until stopped (SIGTERM/SIGINT)."""
+    from faust.worker import Worker
+
+    from streams.admin import admin_client, create_topics
+
+    # Topics come from the catalogue, never from auto-create (a restarted Tansu is empty).
+    admin = admin_client(settings)
+    try:
+        create_topics(admin, TopicCatalogue.from_settings(settings).specs(), settings.min_insync_replicas)
+    finally:
+        admin.close()
+    app, _bus = build_worker(settings)
+    # -l info: Faust's default leaves the root logger at DEBUG, which costs throughput.
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

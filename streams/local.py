@@ -1,0 +1,101 @@
+"""The embedded stack for `make up` and the tests: Tansu, topics, worker(s), demo traffic.
+
+Memory storage keeps nothing: every start is an empty broker, so topics are created again from
+the catalogue; the ledger (on disk) is the durable record.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.processes import spawn, stop, wait_for_log
+from streams.settings import Settings
+
+WORKER_READY = "[^Worker]: Ready"
+
+
+def child_env(settings: Settings, **extra) -> dict:
+    """Environment for a child qbus process: the parent's settings as QBUS_* variables."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"QBUS_{name.upper()}"] = str(value)
+    env.update({k: str(v) for k, v in extra.items()})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    settings: Settings
+    log_path: Path
+    process: object = field(default=None, init=False)
+
+    def start(self, timeout: float = 90.0) -> "WorkerProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+        self.process = spawn([sys.executable, "-m", "streams.cli", "worker"], self.log_path,
+                             child_env(self.settings))
+        wait_for_log(self.log_path, WORKER_READY, self.process, timeout)
+        return self
+
+    def stop(self) -> None:
+        stop(self.process, timeout=20)
+
+    def kill(self) -> None:
+        """SIGKILL: as a crash would, with no chance to commit or flush."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> int:
+    from streams.admin import admin_client, create_topics
+    from streams.topics import TopicCatalogue
+
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    try:
+        broker = EmbeddedBroker(port=port, log_path=state / "broker.log").start()
+    except Exception:
+        broker = EmbeddedBroker(port=free_port(), log_path=state / "broker.log").start()
+    settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    print(f"broker     Tansu (memory storage) on {broker.bootstrap}, pid {broker.pid}, log {state / 'broker.log'}")
+    admin = admin_client(settings)
+    try:
+        created = create_topics(admin, TopicCatalogue.from_settings(settings).specs()).created
+    finally:
+        admin.close()
+    print(f"topics     {len(created)} created from the catalogue (`qbus topics list`)")
+    worker = WorkerProcess(settings, state / "worker.log")
+    try:
+        print("worker     starting (Faust) ...", flush=True)
+        worker.start()
+        print(f"worker     ready, pid {worker.process.pid}, log {worker.log_path}")
+        if demo:
+            from streams.demo import publish_demo
+
+            count = publish_demo(settings)
+            print(f"demo       {count} example events published (one per category)")
+        bootstrap_hint = "" if broker.port == 9092 else f"QBUS_BOOTSTRAP_SERVERS={broker.bootstrap} "
+        print("\nThe bus is running. In another terminal:")
+        print(f"  {bootstrap_hint}.venv/bin/qbus publish schemas/examples/deviation.json")
+        print(f"  {bootstrap_hint}.venv/bin/qbus tail accepted --from-beginning")
+        print(f"  {bootstrap_hint}.venv/bin/qbus tail deadletter --from-beginning")
+        print("Ctrl-C stops everything.", flush=True)
+        while worker.process.poll() is None and broker.process.poll() is None:
+            time.sleep(0.5)
+        print("a component stopped; see the logs in", state)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        worker.stop()
+        broker.stop()

@@ -1,0 +1,70 @@
+"""One settings object for every qbus process, read from QBUS_* environment variables.
+
+Nothing else in the code reads os.environ; pass Settings (or a part of it) down instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where the embedded stack keeps its files (ledger, registry, RocksDB, pid files).
+DEFAULT_STATE_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QBUS_", env_file=None, extra="ignore")
+
+    # --- broker -------------------------------------------------------------------------
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    topic_prefix: str = Field("qc", description="Prefix of every qbus topic name.")
+    partitions: int = Field(3, description="Partitions of each intake/accepted topic.")
+    replication_factor: int = Field(1, description="1 locally; 3 on a production Kafka cluster.")
+    min_insync_replicas: int | None = Field(None, description="Set to 2 on a production cluster.")
+    security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT locally; SASL_SSL in production.")
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    # --- clients, tuned so a fresh consumer group does not wait minutes on a small broker ---
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+    rebalance_timeout_s: float = 6.0
+    max_poll_interval_s: float = 30.0
+    request_timeout_s: float = 20.0
+    # Faust hard-codes a 1500 ms fetch wait; agents/app.py lowers it to this for latency.
+    fetch_max_wait_ms: int = 50
+
+    # --- worker ---------------------------------------------------------------------------
+    app_id: str = Field("qbus-worker", description="Faust app id = Kafka consumer group.")
+    state_dir: Path = DEFAULT_STATE_DIR
+    store: str = Field("rocksdb://", description="Faust table store; 'memory://' for tests.")
+    worker_web_port: int = 6066
+    metrics_port: int = 9465
+
+    # --- data -----------------------------------------------------------------------------
+    max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")
+    dedupe_window: int = Field(1_000_000, description="How many recent event ids the intake remembers to refuse duplicates.")
+    schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; None = embedded file registry.")
+    agreements_dir: Path = Path("agreements")
+    ledger_url: str | None = Field(None, description="sqlite:///path or postgresql://...; default: sqlite in state_dir.")
+
+    @property
+    def registry_path(self) -> Path:
+        return self.state_dir / "schema-registry.json"
+
+    @property
+    def ledger(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
+
+    def kafka_client_config(self) -> dict:
+        """Security settings for kafka-python clients (empty locally)."""
+        config: dict = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value() if self.sasl_password else None,
+            )
+        return config

@@ -1,0 +1,57 @@
+"""End to end through the real broker and a real Faust worker: in = accepted + dead-lettered."""
+import uuid
+
+import pytest
+from kafka import KafkaProducer
+
+from schemas import default_schemas
+from streams.validation import validate_event
+from tests.support.events import example
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+
+def test_one_example_of_every_category_is_accepted(worker, publisher, read_topic, topics):
+    events = [example(category) for category in sorted(default_schemas().examples())]
+    ids = set(publisher.publish_many(events))
+    accepted = read_topic(topics.accepted).collect(
+        lambda found: {r.value["event_id"] for r in found} >= ids, timeout=60,
+        where=lambda r: r.value is not None and r.value.get("event_id") in ids)
+    assert {r.value["event_id"] for r in accepted} == ids
+    assert {r.value["event_type"].split(".")[0] for r in accepted} == set(default_schemas().examples())
+
+
+def test_bad_input_lands_in_the_dead_letter_topic_with_its_reason(worker, publisher, bus_settings, read_topic, topics):
+    producer = KafkaProducer(bootstrap_servers=bus_settings.bootstrap_servers, acks="all")
+    marker = uuid.uuid4().hex.encode()
+    good = example("deviation")
+    duplicate_of = example("deviation")
+    wrong_action = example("deviation")
+    _, wrong_action_avro = validate_event(wrong_action, publisher.codec.schemas)
+    wrong_action_avro["event_type"] = "deviation.vanished"
+
+    publisher.publish(good)
+    publisher.publish(duplicate_of)
+    publisher.publish(duplicate_of)                        # same event_id again
+    topic = topics.intake("deviation")
+    producer.send(topic, b"garbage " + marker).get(10)     # not Avro at all
+    producer.send(topics.intake("change"), publisher.codec.encode_event(
+        validate_event(example("deviation"), publisher.codec.schemas)[1])).get(10)  # wrong topic
+    producer.send(topic, publisher.codec.encode_event(wrong_action_avro)).get(10)
+    producer.close()
+    sent = 6
+
+    ours = {good["event_id"], duplicate_of["event_id"], wrong_action["event_id"]}
+    accepted = read_topic(topics.accepted).collect(
+        lambda found: len(found) >= 2, timeout=60,
+        where=lambda r: r.value is not None and r.value["event_id"] in ours)
+    letters = read_topic(topics.dead_letters).collect(
+        lambda found: len(found) >= 4, timeout=60,
+        where=lambda r: r.value is not None and (r.value["event_id"] in ours or marker in r.value["original_value"]
+                                                 or r.value["original_topic"] == topics.intake("change")))
+    reasons = sorted(r.value["reason_code"] for r in letters)
+    assert reasons == ["DUPLICATE", "SCHEMA_VIOLATION", "UNDECODABLE", "UNKNOWN_EVENT_TYPE"]
+    assert {r.value["event_id"] for r in accepted} == {good["event_id"], duplicate_of["event_id"]}
+    assert len(accepted) + len(letters) == sent  # nothing lost
+    garbage = next(r.value for r in letters if r.value["reason_code"] == "UNDECODABLE")
+    assert garbage["original_value"] == b"garbage " + marker and garbage["original_topic"] == topic

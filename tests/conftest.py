@@ -1,0 +1,94 @@
+"""Shared fixtures. Tests that need the broker get a real Tansu through `broker`; none mock it."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.settings import Settings
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    broker = EmbeddedBroker(log_path=log).start()
+    yield broker
+    broker.stop()
+    # The fixture must leave no broker behind.
+    assert broker.process.poll() is not None, "Tansu still running after stop()"
+
+
+@pytest.fixture(scope="session")
+def bus_settings(broker, tmp_path_factory) -> Settings:
+    state = tmp_path_factory.mktemp("state")
+    return Settings(bootstrap_servers=broker.bootstrap, state_dir=state, store="memory://",
+                    worker_web_port=free_port(), metrics_port=free_port(),
+                    app_id=f"qbus-test-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="session")
+def topics(bus_settings):
+    from streams.admin import admin_client, create_topics
+    from streams.topics import TopicCatalogue
+
+    admin = admin_client(bus_settings)
+    try:
+        create_topics(admin, TopicCatalogue.from_settings(bus_settings).specs())
+    finally:
+        admin.close()
+    return TopicCatalogue.from_settings(bus_settings)
+
+
+@pytest.fixture(scope="session")
+def worker(bus_settings, topics, tmp_path_factory):
+    """One Faust worker (all agents) in a child process, shared by the session's end-to-end tests."""
+    from streams.local import WorkerProcess
+
+    proc = WorkerProcess(bus_settings, tmp_path_factory.mktemp("worker") / "worker.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def publisher(bus_settings, topics):
+    from streams.publisher import Publisher
+
+    with Publisher.from_settings(bus_settings) as pub:
+        yield pub
+
+
+@pytest.fixture
+def read_topic(bus_settings):
+    """read_topic(name) -> TopicReader from the beginning; closed after the test."""
+    from streams.subscriber import TopicReader
+
+    readers = []
+
+    def open_reader(name: str, from_beginning: bool = True) -> TopicReader:
+        reader = TopicReader.from_settings(bus_settings, name, from_beginning)
+        readers.append(reader)
+        return reader
+
+    yield open_reader
+    for reader in readers:
+        reader.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def pytest_collection_modifyitems(config, items):
+    # Browser tests need Debian's Chromium; say why they skip instead of failing obscurely.
+    if not os.path.exists("/usr/bin/chromium"):
+        skip = pytest.mark.skip(reason="Debian chromium not installed (make system-deps installs it)")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
