@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from streams.codec import Codec, DecodeError
-from streams.validation import EventInvalid, validate_event
+from streams.codec import Codec, Decoded, DecodeError
+from streams.validation import EventInvalid, validate_decoded
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,9 @@ class Intake:
     def check(self, value: bytes | None, origin: Origin) -> Accepted | Rejected:
         decoded: dict = {}
         try:
-            decoded = self._decode(value)
-            event = self._validate(decoded, origin)
+            record = self._decode(value)
+            decoded = record.value
+            event = self._validate(record, origin)
         except Refusal as refusal:
             return self._reject(refusal.reason_code, str(refusal), value, origin, decoded)
         except EventInvalid as invalid:
@@ -97,7 +98,7 @@ class Intake:
                                 value, origin, decoded)
         return Accepted(event, value)
 
-    def _decode(self, value: bytes | None) -> dict:
+    def _decode(self, value: bytes | None) -> Decoded:
         if value is None:
             raise Refusal("UNDECODABLE", "record has no value (empty message)")
         if len(value) > self.max_event_bytes:
@@ -105,17 +106,21 @@ class Intake:
             raise Refusal("TOO_LARGE", f"record is {len(value)} bytes; the limit is {self.max_event_bytes}. "
                                        "Send large documents by reference")
         try:
-            return self.codec.decode(value).value
+            return self.codec.decode(value)
         except DecodeError as exc:
             raise Refusal("UNDECODABLE", f"cannot decode: {exc}") from exc
 
-    def _validate(self, event: dict, origin: Origin) -> dict:
+    def _validate(self, record: Decoded, origin: Origin) -> dict:
+        event = record.value
         expected = self.topic_category(origin.topic)
         category = str(event.get("event_type", "")).split(".", 1)[0]
         if expected and category != expected:
             raise Refusal("SCHEMA_VIOLATION", f"a '{event.get('event_type')}' event was published on "
                                               f"{origin.topic}, which carries '{expected}' events only")
-        _, event = validate_event(event, self.codec.schemas)
+        category = validate_decoded(event, self.codec.schemas)
+        if record.record_name != category.name:
+            raise Refusal("SCHEMA_VIOLATION", f"a '{event['event_type']}' event was written with the "
+                                              f"{record.record_name} schema; use {category.name}")
         first = self.dedupe.first_seen(event["event_id"])
         if first is not None and first != (origin.topic, origin.partition, origin.offset):
             topic, partition, offset = first

@@ -256,18 +256,34 @@ def category_of(event: dict, schemas: SchemaSet) -> CategorySchema:
     return category
 
 
-def validate_event(event: dict, schemas: SchemaSet) -> tuple[CategorySchema, dict]:
-    """Check an event against its category's schema and rules of the envelope."""
-    category = category_of(event, schemas)
+def check_envelope(category: CategorySchema, event: dict) -> None:
+    """Rules a schema cannot express: the action exists, identifiers are not blank, ids are UUIDs."""
     action = event["event_type"].split(".", 1)[1]
     if category.actions and action not in category.actions:
         raise EventInvalid([Problem("event_type", f"'{action}' is not an action of {category.category}; "
                                                   f"allowed: {', '.join(category.actions)}")],
                            "UNKNOWN_EVENT_TYPE")
-    value = normalize(category.event, event)
     problems = [Problem(name, "must not be empty") for name in
                 ("agreement_id", "holder_id", "manufacturer_id", "site_id", "item_ref")
-                if not str(value.get(name) or "").strip()]
+                if not str(event.get(name) or "").strip()]
+    try:
+        uuid.UUID(str(event.get("event_id")))
+    except ValueError:
+        problems.append(Problem("event_id", f"{event.get('event_id')!r} is not a UUID"))
     if problems:
         raise EventInvalid(problems)
+
+
+def validate_event(event: dict, schemas: SchemaSet) -> tuple[CategorySchema, dict]:
+    """Check a JSON/YAML-shaped event against its category's schema and the envelope's rules."""
+    category = category_of(event, schemas)
+    value = normalize(category.event, event)
+    check_envelope(category, value)
     return category, value
+
+
+def validate_decoded(event: dict, schemas: SchemaSet) -> CategorySchema:
+    """Check an event decoded from Avro: its types are guaranteed, only the envelope rules remain."""
+    category = category_of(event, schemas)
+    check_envelope(category, event)
+    return category
