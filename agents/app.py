@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from prometheus_client import CollectorRegistry
+
 from schemas import SchemaSet, default_schemas
 from streams.codec import Codec
+from streams.metrics import QbusMetrics
 from streams.registry import registry_from_settings
 from streams.settings import Settings
 from streams.topics import TopicCatalogue, item_key
@@ -79,6 +82,7 @@ class Bus:
     intake_checks: list = field(default_factory=list)
 
     def __post_init__(self):
+        self.metrics = QbusMetrics(CollectorRegistry())
         self.catalogue = TopicCatalogue.from_settings(self.settings)
         self.codec = Codec(registry_from_settings(self.settings), self.schemas)
         self._intake_by_topic = {self.catalogue.intake(c): c for c in self.schemas.intake_categories}
@@ -99,6 +103,7 @@ class Bus:
         await self.topics[self.catalogue.accepted].send(key=item_key(event), value=data)
 
     async def dead_letter(self, record: dict) -> None:
+        self.metrics.dead_lettered(record["reason_code"])
         key = record.get("original_key") or (record.get("agreement_id") or "").encode() or None
         await self.topics[self.catalogue.dead_letters].send(key=key, value=self.codec.encode_dead_letter(record))
 
@@ -131,6 +136,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         create_topics(admin, TopicCatalogue.from_settings(settings).specs(), settings.min_insync_replicas)
     finally:
         admin.close()
-    app, _bus = build_worker(settings)
+    app, bus = build_worker(settings)
+    if settings.metrics_port:
+        from streams.metrics import start_metrics_server
+
+        start_metrics_server(bus.metrics.registry, settings.metrics_port)
     # -l info: Faust's default leaves the root logger at DEBUG, which costs throughput.
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

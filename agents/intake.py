@@ -168,9 +168,13 @@ def install(app, bus) -> None:
         async for record in stream.events():
             message = record.message
             origin = Origin(message.topic, message.partition, message.offset, record.key)
-            outcome = intake.check(record.value, origin)
-            if isinstance(outcome, Accepted):
-                await bus.forward_accepted(outcome.event, outcome.data)
-                intake.remember(outcome, origin)
-            else:
-                await bus.dead_letter(outcome.dead_letter)
+            with bus.metrics.time_processing("intake"):
+                outcome = intake.check(record.value, origin)
+                if isinstance(outcome, Accepted):
+                    await bus.forward_accepted(outcome.event, outcome.data)
+                    intake.remember(outcome, origin)
+                    event_type = outcome.event["event_type"]
+                    bus.metrics.event_handled(event_type.split(".")[0], event_type, "accepted")
+                else:
+                    await bus.dead_letter(outcome.dead_letter)
+                    bus.metrics.event_handled(bus.category_of_topic(origin.topic) or "unknown", "unknown", "dead_lettered")

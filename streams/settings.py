@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     state_dir: Path = DEFAULT_STATE_DIR
     store: str = Field("rocksdb://", description="Faust table store; 'memory://' for tests.")
     worker_web_port: int = 6066
-    metrics_port: int = 9465
+    metrics_port: int = Field(9464, description="Worker /metrics port (Prometheus scrape target); 0 disables.")
 
     # --- data -----------------------------------------------------------------------------
     max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")

@@ -55,3 +55,16 @@ def test_bad_input_lands_in_the_dead_letter_topic_with_its_reason(worker, publis
     assert len(accepted) + len(letters) == sent  # nothing lost
     garbage = next(r.value for r in letters if r.value["reason_code"] == "UNDECODABLE")
     assert garbage["original_value"] == b"garbage " + marker and garbage["original_topic"] == topic
+
+
+def test_worker_exports_metrics_for_prometheus(worker, publisher, bus_settings, read_topic, topics):
+    import httpx
+
+    event_id = publisher.publish(example("pharmacovigilance"))
+    read_topic(topics.accepted).collect(lambda found: len(found) >= 1, timeout=60,
+                                        where=lambda r: r.value and r.value["event_id"] == event_id)
+    text = httpx.get(f"http://127.0.0.1:{bus_settings.metrics_port}/metrics", timeout=5).text
+    line = next(l for l in text.splitlines()
+                if l.startswith("qbus_events_total{") and 'category="pharmacovigilance"' in l and 'result="accepted"' in l)
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+    assert "qbus_processing_seconds_bucket" in text
