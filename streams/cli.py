@@ -12,7 +12,11 @@ from pathlib import Path
 from streams.settings import Settings
 
 # Modules that add subcommands with `register(subparsers)`; each owns its own commands.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "agents.agreements.cli",
+    "agents.obligations.cli",
+    "streams.ledger.cli",
+]
 
 
 def _settings(args) -> Settings:

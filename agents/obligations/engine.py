@@ -1,0 +1,791 @@
+"""Obligations: who must do what about which item by when, and what happens when they don't.
+
+Pure Python, no Kafka: the agent layer feeds events to :meth:`ObligationEngine.on_event`, calls
+:meth:`ObligationEngine.tick` on a timer, and publishes every returned :class:`Change` (as
+``obligation.<action>`` or ``escalation.raised``) to the ledger. A restarted worker rebuilds its
+state with :meth:`ObligationEngine.restore` from those same records.
+
+* An event opens obligations through *openers*: functions ``(event, agreement, calendar) ->
+  list[ObligationSpec]`` kept in an :class:`OpenerRegistry`. The communication-list openers of
+  Art. 7 live here; the compliance rules add theirs.
+* A later event satisfies an open obligation when it is on the same agreement and item, its type
+  is one the obligation names, and (where set) it comes from the party that owes it.
+* A NOTIFY obligation is satisfied by the very event that opens it when that event was published
+  by its deadline (counted from ``occurred_at``); published later, it is recorded at once as a
+  late-notification breach (Art. 7: timelines).
+* When a deadline passes, the obligation is recorded as breached, then steps up the agreement's
+  escalation ladder: step k fires at ``due_at + ladder[k].after``, once, in order, and the ladder
+  stops as soon as the obligation is satisfied.
+* Timers are a binary heap holding one ``(fire_at, obligation_id, token)`` tuple per open
+  obligation; satisfied obligations are not searched for in it but skipped when their entry comes
+  up (lazy cancellation), so a tick costs in proportion to what falls due, not to what is open.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import logging
+import sys
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from zoneinfo import ZoneInfo
+
+from agents.agreements.model import Agreement, AgreementSet, Duration, LadderStep
+from agents.calendar import WorkingCalendar
+
+log = logging.getLogger(__name__)
+
+OBLIGATION_NAMESPACE = uuid.UUID("6f1c2a44-9a7e-5d2b-8c3e-7b0f4e2d9a61")
+_NAMESPACE_BYTES = OBLIGATION_NAMESPACE.bytes
+
+
+class Kind(str, Enum):
+    NOTIFY = "NOTIFY"
+    ACKNOWLEDGE = "ACKNOWLEDGE"
+    APPROVE = "APPROVE"
+    CLOSE = "CLOSE"
+    SUBMIT = "SUBMIT"
+    PERFORM = "PERFORM"
+
+
+class State(str, Enum):
+    OPEN = "OPEN"            # not yet due
+    BREACHED = "BREACHED"    # due and not done; no ladder step fired yet
+    ESCALATED = "ESCALATED"  # due, not done, at least one ladder step fired
+    SATISFIED = "SATISFIED"  # done (``late`` says whether after its deadline)
+    CANCELLED = "CANCELLED"  # no longer owed (e.g. replaced by a correction)
+
+
+TERMINAL = frozenset({State.SATISFIED, State.CANCELLED})
+_ROLE_WORDS = {"HOLDER": "the holder", "MANUFACTURER": "the manufacturer"}
+ITEM_WORDS = {
+    "deviation": "deviation",
+    "change": "change",
+    "oos_oot": "OOS/OOT result",
+    "qualification_validation": "qualification/validation activity",
+    "retention_stability": "retention/stability item",
+    "pharmacovigilance": "pharmacovigilance request",
+    "regulatory_inspection": "regulatory inspection",
+    "adverse_credit": "adverse credit record",
+}
+
+
+# -- time helpers -----------------------------------------------------------------------------
+def as_utc(value: Any) -> datetime | None:
+    """A tz-aware UTC datetime from a datetime, an ISO-8601 string or epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    else:
+        raise TypeError(f"not a timestamp: {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+# -- records ----------------------------------------------------------------------------------
+class Obligation(NamedTuple):
+    """One obligation, as it stands. An immutable record (a named tuple: cheap to create and to
+    hold a million of); every change makes a new one with ``_replace``."""
+
+    obligation_id: str
+    agreement_id: str
+    agreement_version: int
+    item_ref: str
+    category: str
+    kind: Kind
+    responsible_party_role: str
+    responsible_party_id: str | None
+    due_at: datetime
+    deadline: str                 # the agreed duration, e.g. "3wd"
+    starts_from: str              # which instant it counts from, e.g. "occurred_at"
+    start_at: datetime
+    opened_by_event_id: str
+    opened_at: datetime
+    rule: str                     # the article, e.g. "Art. 7"
+    satisfied_by: tuple[str, ...] = ()
+    satisfier_role: str | None = None
+    classification: str | None = None
+    calendar_note: str | None = None
+    custom_description: str | None = None
+    state: State = State.OPEN
+    ladder_step: int = 0          # how many ladder steps have fired
+    satisfied_by_event_id: str | None = None
+    late: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in TERMINAL
+
+    @property
+    def description(self) -> str:
+        if self.custom_description:
+            return self.custom_description
+        who = _ROLE_WORDS.get(self.responsible_party_role, self.responsible_party_role.lower()).capitalize()
+        what = f"{ITEM_WORDS.get(self.category, self.category.replace('_', ' '))} {self.item_ref}"
+        cls_ = f" ({self.classification})" if self.classification else ""
+        other = "the manufacturer" if self.responsible_party_role == "HOLDER" else "the holder"
+        verb = {
+            Kind.NOTIFY: f"notify {other} of",
+            Kind.ACKNOWLEDGE: "acknowledge",
+            Kind.APPROVE: "approve or reject",
+            Kind.CLOSE: "close",
+            Kind.SUBMIT: "submit",
+            Kind.PERFORM: "perform",
+        }[self.kind]
+        return f"{who} must {verb} {what}{cls_}"
+
+    @property
+    def basis(self) -> str:
+        try:
+            span = Duration.parse(self.deadline).describe()
+        except ValueError:
+            span = self.deadline
+        return (f"{span} from {self.starts_from} {_iso(self.start_at)} "
+                f"({self.agreement_id} v{self.agreement_version}, {self.rule})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "obligation_id": self.obligation_id,
+            "agreement_id": self.agreement_id,
+            "agreement_version": self.agreement_version,
+            "item_ref": self.item_ref,
+            "category": self.category,
+            "classification": self.classification,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "responsible_party_role": self.responsible_party_role,
+            "responsible_party_id": self.responsible_party_id,
+            "description": self.description,
+            "due_at": self.due_at,
+            "deadline": self.deadline,
+            "starts_from": self.starts_from,
+            "start_at": self.start_at,
+            "basis": self.basis,
+            "calendar_note": self.calendar_note,
+            "opened_by_event_id": self.opened_by_event_id,
+            "opened_at": self.opened_at,
+            "satisfied_by": list(self.satisfied_by),
+            "satisfier_role": self.satisfier_role,
+            "satisfied_by_event_id": self.satisfied_by_event_id,
+            "ladder_step": self.ladder_step,
+            "late": self.late,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Obligation":
+        """Rebuild from :meth:`to_dict` output (datetimes as datetime, ISO text or epoch ms)."""
+        ob = cls._from_fields(d)
+        text = d.get("description")
+        if text and not ob.custom_description and text != ob.description:
+            ob = ob._replace(custom_description=text)   # a rule's own wording
+        return ob
+
+    @classmethod
+    def _from_fields(cls, d: dict[str, Any]) -> "Obligation":
+        return cls(
+            obligation_id=d["obligation_id"],
+            agreement_id=sys.intern(d["agreement_id"]),
+            agreement_version=int(d.get("agreement_version") or 1),
+            item_ref=d["item_ref"],
+            category=sys.intern(d["category"]),
+            kind=Kind(d["kind"]),
+            responsible_party_role=sys.intern(d["responsible_party_role"]),
+            responsible_party_id=d.get("responsible_party_id"),
+            due_at=as_utc(d["due_at"]),
+            deadline=sys.intern(d.get("deadline") or ""),
+            starts_from=sys.intern(d.get("starts_from") or ""),
+            start_at=as_utc(d.get("start_at")) or as_utc(d["due_at"]),
+            opened_by_event_id=d.get("opened_by_event_id") or "",
+            opened_at=as_utc(d.get("opened_at")) or as_utc(d["due_at"]),
+            rule=sys.intern(d.get("rule") or ""),
+            satisfied_by=tuple(d.get("satisfied_by") or ()),
+            satisfier_role=d.get("satisfier_role"),
+            classification=d.get("classification"),
+            calendar_note=d.get("calendar_note"),
+            custom_description=d.get("custom_description"),
+            state=State(d.get("state") or "OPEN"),
+            ladder_step=int(d.get("ladder_step") or 0),
+            satisfied_by_event_id=d.get("satisfied_by_event_id"),
+            late=bool(d.get("late")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """One ladder step that fired."""
+
+    step: int                     # 1-based position on the ladder
+    of_steps: int
+    role: str
+    channel: str
+    page: bool
+    reason: str
+    recipients: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A state change of an obligation; the agent layer publishes it as an enveloped event.
+
+    ``action`` is opened | satisfied | breached | escalated | cancelled; ``at`` is when it happened
+    (for timer changes, the instant the timer was due)."""
+
+    action: str
+    obligation: Obligation
+    at: datetime
+    reason: str | None = None
+    breach: str | None = None     # "late_notification" | "overdue"
+    escalation: Escalation | None = None
+
+    @property
+    def event_type(self) -> str:
+        return "escalation.raised" if self.action == "escalated" else f"obligation.{self.action}"
+
+    @property
+    def key(self) -> str:
+        """Partition / compaction key: one obligation's changes stay in order."""
+        return self.obligation.obligation_id
+
+    def to_payload(self) -> dict[str, Any]:
+        d = self.obligation.to_dict()
+        d.update(action=self.action, at=self.at, reason=self.reason, breach=self.breach,
+                 step=None, of_steps=None, role=None, channel=None, page=None, recipients=[])
+        if self.escalation is not None:
+            e = self.escalation
+            d.update(step=e.step, of_steps=e.of_steps, role=e.role, channel=e.channel, page=e.page,
+                     reason=e.reason, recipients=list(e.recipients))
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_payload(), default=lambda v: _iso(v) if isinstance(v, datetime) else str(v),
+                          ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> "Change":
+        """Rebuild a change from its payload, or from an enveloped event carrying it."""
+        if "payload" in payload and "obligation_id" not in payload:
+            payload = payload["payload"]
+        esc = None
+        if payload.get("action") == "escalated" and payload.get("step") is not None:
+            esc = Escalation(int(payload["step"]), int(payload.get("of_steps") or 0), payload.get("role") or "",
+                             payload.get("channel") or "", bool(payload.get("page")), payload.get("reason") or "",
+                             tuple(payload.get("recipients") or ()))
+        return cls(payload.get("action") or "opened", Obligation.from_dict(payload),
+                   as_utc(payload.get("at")) or as_utc(payload["due_at"]), payload.get("reason"),
+                   payload.get("breach"), esc)
+
+
+# -- openers ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ObligationSpec:
+    """What an opener asks the engine to open. The engine assigns the id and the state."""
+
+    kind: Kind
+    category: str
+    responsible_party_role: str
+    due_at: datetime
+    deadline: str
+    starts_from: str
+    start_at: datetime
+    rule: str
+    satisfied_by: tuple[str, ...] = ()
+    satisfier_role: str | None = None
+    calendar_note: str | None = None
+    satisfied_by_opening_event: bool = False  # the opening event is itself the performance (NOTIFY)
+    description: str | None = None
+    item_ref: str | None = None               # default: the event's item_ref
+    agreement: Agreement | None = None        # default: the event's agreement (co-line notices differ)
+    discriminator: str = ""                   # tells apart specs of one kind from one event
+    classification: str | None = None
+
+
+Opener = Callable[[dict, Agreement, WorkingCalendar], "list[ObligationSpec]"]
+
+
+class OpenerRegistry:
+    """An ordered set of opener functions; ``@registry.register`` adds one."""
+
+    def __init__(self, openers: Iterable[Opener] = ()):
+        self._openers: list[Opener] = []
+        for fn in openers:
+            self.register(fn)
+
+    def register(self, fn: Opener) -> Opener:
+        if fn not in self._openers:
+            self._openers.append(fn)
+        return fn
+
+    def __iter__(self) -> Iterator[Opener]:
+        return iter(tuple(self._openers))
+
+    def __len__(self) -> int:
+        return len(self._openers)
+
+
+# Art. 7: the event that opens an item of each category of the communication list.
+ITEM_OPENING_EVENTS: dict[str, str] = {
+    "deviation.reported": "deviation",
+    "change.proposed": "change",
+    "oos_oot.reported": "oos_oot",
+    "qualification_validation.planned": "qualification_validation",
+    "retention_stability.sample_retained": "retention_stability",
+    "retention_stability.study_started": "retention_stability",
+    "pharmacovigilance.request_sent": "pharmacovigilance",
+    "regulatory_inspection.started": "regulatory_inspection",
+    "regulatory_inspection.finding_reported": "regulatory_inspection",
+    "adverse_credit.recorded": "adverse_credit",
+}
+# Who tells whom when the publisher is neither party (e.g. the bus): PV requests go holder -> CMO.
+DEFAULT_NOTIFIER: dict[str, str] = {"pharmacovigilance": "HOLDER"}
+# Events, besides "<category>.acknowledged", that show the other party has taken the item in.
+ACKNOWLEDGING_EVENTS: dict[str, tuple[str, ...]] = {
+    "change": ("change.approved", "change.rejected", "change.classified"),
+    "pharmacovigilance": ("pharmacovigilance.investigation_reported",),
+}
+# Events, besides "<category>.closed", that close an item.
+CLOSING_EVENTS: dict[str, tuple[str, ...]] = {
+    "change": ("change.rejected", "change.withdrawn"),
+    "qualification_validation": ("qualification_validation.report_approved",),
+    "retention_stability": ("retention_stability.study_completed",),
+    "regulatory_inspection": ("regulatory_inspection.capa_submitted",),
+}
+_COUNTERPART = {"HOLDER": "MANUFACTURER", "MANUFACTURER": "HOLDER"}
+
+
+def _party_role(event: dict) -> str | None:
+    source = event.get("source") or {}
+    role = (source.get("party_role") or "").upper()
+    return role or None
+
+
+def _spec(kind: Kind, category: str, role: str, duration: Duration, starts_from: str, start: datetime,
+          calendar: WorkingCalendar, rule: str, **kw: Any) -> ObligationSpec:
+    due, note = duration.after(start, calendar)
+    return ObligationSpec(kind=kind, category=category, responsible_party_role=role, due_at=due,
+                          deadline=str(duration), starts_from=starts_from, start_at=start, rule=rule,
+                          calendar_note=note, **kw)
+
+
+def communication_list_opener(event: dict, agreement: Agreement, calendar: WorkingCalendar) -> list[ObligationSpec]:
+    """Art. 7: an item-opening event of any category opens the communication list's timelines."""
+    category = ITEM_OPENING_EVENTS.get(event.get("event_type", ""))
+    if category is None:
+        return []
+    classification = event.get("classification") or None
+    if classification == "UNKNOWN":
+        classification = None
+    timelines = agreement.timelines(category, classification)
+    if timelines is None:
+        return []
+    published = as_utc(event.get("published_at"))
+    occurred = as_utc(event.get("occurred_at")) or published
+    publisher = _party_role(event)
+    if publisher not in _COUNTERPART:
+        publisher = DEFAULT_NOTIFIER.get(category, "MANUFACTURER")
+    other = _COUNTERPART[publisher]
+    common = {"classification": classification}
+    specs: list[ObligationSpec] = []
+    if timelines.notify is not None:
+        # Art. 7 (and Art. 5 for deviations): tell the other party within the agreed time of
+        # the thing happening; the opening event is that notification.
+        specs.append(_spec(Kind.NOTIFY, category, publisher, timelines.notify, "occurred_at", occurred,
+                           calendar, "Art. 7", satisfied_by_opening_event=True, **common))
+    if timelines.acknowledge is not None:
+        # Art. 7: the other party confirms receipt within the agreed time of publication.
+        specs.append(_spec(Kind.ACKNOWLEDGE, category, other, timelines.acknowledge, "published_at", published,
+                           calendar, "Art. 7",
+                           satisfied_by=(f"{category}.acknowledged", *ACKNOWLEDGING_EVENTS.get(category, ())),
+                           satisfier_role=other, **common))
+    if timelines.decide is not None and category == "change" and publisher == "MANUFACTURER":
+        # Art. 9: no change is implemented without the holder's approval; the holder decides in time.
+        specs.append(_spec(Kind.APPROVE, category, "HOLDER", timelines.decide, "published_at", published,
+                           calendar, "Art. 9", satisfied_by=("change.approved", "change.rejected"),
+                           satisfier_role="HOLDER", **common))
+    if timelines.close is not None:
+        # Art. 7 (Art. 5 for deviations: "ensure closure of the risk"): the item is closed in time.
+        specs.append(_spec(Kind.CLOSE, category, publisher, timelines.close, "occurred_at", occurred,
+                           calendar, "Art. 5" if category == "deviation" else "Art. 7",
+                           satisfied_by=(f"{category}.closed", *CLOSING_EVENTS.get(category, ())), **common))
+    return specs
+
+
+def default_openers() -> OpenerRegistry:
+    """A fresh registry with the communication-list openers; rules add theirs with ``register``."""
+    return OpenerRegistry([communication_list_opener])
+
+
+def obligation_id(agreement_id: str, item_ref: str, kind: Kind | str, opened_by_event_id: str,
+                  discriminator: str = "") -> str:
+    """Deterministic, so replaying the opening event never opens a second obligation."""
+    kind = kind.value if isinstance(kind, Kind) else kind
+    name = "|".join((agreement_id, item_ref, kind, opened_by_event_id, discriminator)).encode("utf-8")
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50   # version 5, as uuid.uuid5 sets it
+    digest[8] = (digest[8] & 0x3F) | 0x80   # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# -- the engine -------------------------------------------------------------------------------
+@dataclass
+class EngineStats:
+    heap_pops: int = 0      # every entry taken off the timer heap
+    stale_pops: int = 0     # of which skipped: their obligation was satisfied or had moved on
+    fired: int = 0          # breaches and escalation steps fired
+
+
+class ObligationEngine:
+    """Opens, satisfies and escalates obligations. Not thread-safe: one worker owns one engine
+    (per partition of agreement + item)."""
+
+    def __init__(self, agreements: AgreementSet, clock: Callable[[], datetime] | None = None,
+                 openers: OpenerRegistry | Iterable[Opener] | None = None,
+                 closed_retention: timedelta | None = timedelta(days=90)):
+        """``closed_retention``: how long the ids of closed obligations are kept, so that a
+        redelivered opening event does not open them again (None: forever)."""
+        self.agreements = agreements
+        self.closed_retention = closed_retention
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        if openers is None:
+            openers = default_openers()
+        self.openers = openers if isinstance(openers, OpenerRegistry) else OpenerRegistry(openers)
+        self.stats = EngineStats()
+        self._open: dict[str, Obligation] = {}
+        self._by_item: dict[tuple[str, str], list[str]] = {}
+        self._closed: set[str] = set()
+        self._closed_order: deque[tuple[float, str]] = deque()
+        self._heap: list[tuple[float, str, int]] = []
+        self._terms_cache: dict[tuple[str, int], _Terms] = {}
+        self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    # -- queries --
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def get(self, obligation_id: str) -> Obligation | None:
+        return self._open.get(obligation_id)
+
+    def is_closed(self, obligation_id: str) -> bool:
+        return obligation_id in self._closed
+
+    def open_obligations(self, agreement: str | None = None, overdue_only: bool = False,
+                         now: datetime | None = None) -> list[Obligation]:
+        """Open obligations, soonest due first; ``overdue_only`` keeps those past their deadline."""
+        now = now or self.clock()
+        out = [o for o in self._open.values()
+               if (agreement is None or o.agreement_id == agreement) and (not overdue_only or o.due_at < now)]
+        out.sort(key=lambda o: (o.due_at, o.obligation_id))
+        return out
+
+    def next_firing(self) -> tuple[datetime, str, int] | None:
+        """When the next timer is due: (instant, obligation_id, token); token -1 = the deadline,
+        k >= 0 = ladder step k. Drops stale entries on the way."""
+        while self._heap:
+            ts, oid, token = self._heap[0]
+            ob = self._open.get(oid)
+            if ob is not None and token == self._next_token(ob):
+                return _from_ts(ts), oid, token
+            heapq.heappop(self._heap)
+        return None
+
+    # -- events --
+    def on_event(self, event: dict) -> list[Change]:
+        """Satisfy what the event satisfies, then open what it opens. Never raises for one bad
+        opener: the failure is logged with the event id and the other openers still run."""
+        changes: list[Change] = []
+        agreement_id = event.get("agreement_id")
+        item_ref = event.get("item_ref")
+        event_id = event.get("event_id") or ""
+        etype = event.get("event_type") or ""
+        if not agreement_id or not item_ref:
+            return changes
+        published = as_utc(event.get("published_at")) or self.clock()
+        role = _party_role(event)
+
+        for oid in list(self._by_item.get((agreement_id, item_ref), ())):
+            ob = self._open[oid]
+            if ob.opened_by_event_id == event_id or etype not in ob.satisfied_by:
+                continue
+            if ob.satisfier_role is not None and ob.satisfier_role != role:
+                continue
+            changes.append(self._close(ob._replace(state=State.SATISFIED, satisfied_by_event_id=event_id,
+                                               late=published > ob.due_at), "satisfied", published,
+                                       reason=f"{etype} {event_id}"))
+
+        corrected = event.get("corrects_event_id")
+        if corrected:
+            # A correction replaces what the corrected event opened (e.g. a new classification);
+            # its notification already happened, so no new NOTIFY is opened.
+            for oid in list(self._by_item.get((agreement_id, item_ref), ())):
+                ob = self._open[oid]
+                if ob.opened_by_event_id == corrected:
+                    changes.append(self._close(ob._replace(state=State.CANCELLED), "cancelled", published,
+                                               reason=f"corrected by {etype} {event_id}"))
+
+        agreement = self.agreements.effective(agreement_id, published)
+        if agreement is None:
+            log.warning("event %s (%s): no version of agreement %s in force at %s; no obligations opened",
+                        event_id, etype, agreement_id, _iso(published))
+            return changes
+        calendar = self.agreements.calendar(agreement)
+        for opener in self.openers:
+            try:
+                specs = opener(event, agreement, calendar) or []
+            except Exception:
+                log.exception("opener %s failed on event %s (%s)", getattr(opener, "__name__", opener),
+                              event_id, etype)
+                continue
+            for spec in specs:
+                if corrected and spec.satisfied_by_opening_event:
+                    continue
+                changes.extend(self._open_spec(spec, event, agreement, published))
+        return changes
+
+    def _open_spec(self, spec: ObligationSpec, event: dict, agreement: Agreement,
+                   published: datetime) -> list[Change]:
+        target = spec.agreement or agreement
+        item_ref = spec.item_ref or event["item_ref"]
+        event_id = event.get("event_id") or ""
+        oid = obligation_id(target.agreement_id, item_ref, spec.kind, event_id, spec.discriminator)
+        if oid in self._open or oid in self._closed:
+            return []  # a replay of the opening event
+        ob = Obligation(
+            obligation_id=oid,
+            agreement_id=sys.intern(target.agreement_id),
+            agreement_version=target.version,
+            item_ref=item_ref,
+            category=sys.intern(spec.category),
+            kind=spec.kind,
+            responsible_party_role=sys.intern(spec.responsible_party_role),
+            responsible_party_id=target.party_id(spec.responsible_party_role),
+            due_at=spec.due_at,
+            deadline=sys.intern(spec.deadline),
+            starts_from=sys.intern(spec.starts_from),
+            start_at=spec.start_at,
+            opened_by_event_id=event_id,
+            opened_at=published,
+            rule=sys.intern(spec.rule),
+            satisfied_by=self._shared(spec.satisfied_by),
+            satisfier_role=spec.satisfier_role,
+            classification=spec.classification,
+            calendar_note=spec.calendar_note,
+            custom_description=spec.description,
+        )
+        changes = [Change("opened", ob, published)]
+        if spec.satisfied_by_opening_event:
+            if published <= ob.due_at:
+                self._mark_closed(oid, published)
+                changes.append(Change("satisfied", ob._replace(state=State.SATISFIED, satisfied_by_event_id=event_id),
+                                      published, reason=f"{event.get('event_type')} {event_id} published in time"))
+            else:
+                # Art. 7: a notification later than agreed is a breach, recorded at once.
+                late = published - ob.due_at
+                reason = (f"late notification: published {_iso(published)}, due {_iso(ob.due_at)} "
+                          f"({human_span(late)} late)")
+                breached = ob._replace(state=State.BREACHED, satisfied_by_event_id=event_id, late=True)
+                self._mark_closed(oid, published)
+                changes.append(Change("breached", breached, published, reason=reason, breach="late_notification"))
+                changes.append(Change("satisfied", breached._replace(state=State.SATISFIED), published,
+                                      reason=reason))
+            return changes
+        self._insert(ob)
+        heapq.heappush(self._heap, (ob.due_at.timestamp(), oid, -1))
+        return changes
+
+    def _shared(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        # One tuple object per distinct set of satisfying event types, however many obligations.
+        names = tuple(sys.intern(n) for n in names)
+        return self._tuples.setdefault(names, names)
+
+    # -- timers --
+    def tick(self, now: datetime | None = None) -> list[Change]:
+        """Fire every timer due at or before ``now``: deadlines passing (breached) and ladder steps
+        (escalated), in time order. Each fires once; cost is proportional to what falls due."""
+        now = now or self.clock()
+        now_ts = now.timestamp()
+        self._forget_closed(now_ts)
+        changes: list[Change] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now_ts:
+            ts, oid, token = heapq.heappop(heap)
+            self.stats.heap_pops += 1
+            ob = self._open.get(oid)
+            if ob is None or token != self._next_token(ob):
+                self.stats.stale_pops += 1
+                continue
+            self.stats.fired += 1
+            at = _from_ts(ts)
+            terms = self._terms(ob)
+            ladder = terms.ladder
+            if token == -1:
+                ob = ob._replace(state=State.BREACHED)
+                reason = f"{ob.kind.value} for {ob.item_ref} was due {_iso(ob.due_at)} and has not been done"
+                changes.append(Change("breached", ob, at, reason=reason, breach="overdue"))
+            else:
+                step = ladder[token]
+                ob = ob._replace(state=State.ESCALATED, ladder_step=token + 1)
+                changes.append(Change("escalated", ob, at, reason=None, breach="overdue",
+                                      escalation=self._escalation(ob, step, token, terms, at)))
+            self._open[oid] = ob
+            nxt = token + 1
+            if nxt < len(ladder):
+                heapq.heappush(heap, (self._fire_ts(ob, nxt, terms), oid, nxt))
+        return changes
+
+    def _escalation(self, ob: Obligation, step: LadderStep, index: int, terms: "_Terms",
+                    at: datetime) -> Escalation:
+        agreement = terms.agreement
+        recipients: tuple[dict, ...] = ()
+        if agreement is not None:
+            people = agreement.people_for_role(step.role, category=ob.category,
+                                               party=ob.responsible_party_role, at=at)
+            recipients = tuple({"name": p.name, "email": p.email, "phone": p.phone, "language": p.language,
+                                "party": p.party} for p in people)
+        total = len(terms.ladder)
+        reason = (f"{ob.description}: due {ob.due_at.astimezone(terms.tz):%Y-%m-%d %H:%M %Z}, overdue by "
+                  f"{human_span(at - ob.due_at)}; step {index + 1} of {total}: {step.role} by {step.channel}"
+                  + (" (page)" if step.page else ""))
+        if not recipients:
+            reason += f"; nobody holds the role '{step.role}' at this time"
+        return Escalation(index + 1, total, step.role, step.channel, step.page, reason, recipients)
+
+    @staticmethod
+    def _next_token(ob: Obligation) -> int:
+        return -1 if ob.state == State.OPEN else ob.ladder_step
+
+    def _terms(self, ob: Obligation) -> "_Terms":
+        """The agreement version that opened the obligation, its ladder and the ladder's fixed
+        offsets, cached per version (Art. 15: the terms in force when it was opened apply)."""
+        key = (ob.agreement_id, ob.agreement_version)
+        terms = self._terms_cache.get(key)
+        if terms is None:
+            agreement = (self.agreements.version(ob.agreement_id, ob.agreement_version)
+                         or self.agreements.latest(ob.agreement_id))
+            ladder = tuple(agreement.escalation_ladder) if agreement else ()
+            terms = _Terms(
+                agreement, ladder,
+                tuple(float(st.after.seconds()) if st.after.is_wall_clock else None for st in ladder),
+                self.agreements.calendar(agreement) if agreement else WorkingCalendar(),
+                ZoneInfo(agreement.timezone) if agreement else timezone.utc)
+            if agreement is not None:
+                self._terms_cache[key] = terms
+        return terms
+
+    def _fire_ts(self, ob: Obligation, token: int, terms: "_Terms") -> float:
+        due_ts = ob.due_at.timestamp()
+        if token < 0:
+            return due_ts
+        offset = terms.offsets[token]
+        if offset is not None:
+            return due_ts + offset
+        return terms.ladder[token].after.after(ob.due_at, terms.calendar)[0].timestamp()
+
+    # -- bookkeeping --
+    def _insert(self, ob: Obligation) -> None:
+        self._open[ob.obligation_id] = ob
+        self._by_item.setdefault((ob.agreement_id, ob.item_ref), []).append(ob.obligation_id)
+
+    def _remove(self, ob: Obligation) -> None:
+        self._open.pop(ob.obligation_id, None)
+        key = (ob.agreement_id, ob.item_ref)
+        ids = self._by_item.get(key)
+        if ids is not None:
+            try:
+                ids.remove(ob.obligation_id)
+            except ValueError:
+                pass
+            if not ids:
+                del self._by_item[key]
+
+    def _close(self, ob: Obligation, action: str, at: datetime, reason: str | None = None) -> Change:
+        self._remove(ob)
+        self._mark_closed(ob.obligation_id, at)
+        return Change(action, ob, at, reason=reason)
+
+    def _mark_closed(self, oid: str, at: datetime) -> None:
+        if oid not in self._closed:
+            self._closed.add(oid)
+            self._closed_order.append((at.timestamp(), oid))
+
+    def _forget_closed(self, now_ts: float) -> None:
+        if self.closed_retention is None:
+            return
+        horizon = now_ts - self.closed_retention.total_seconds()
+        order = self._closed_order
+        while order and order[0][0] < horizon:
+            self._closed.discard(order.popleft()[1])
+
+    # -- rebuilding from the ledger --
+    def restore(self, changes: Iterable[Change | dict]) -> int:
+        """Rebuild state from past changes, oldest first (Change objects or their payloads, bare or
+        enveloped). Later records of an obligation win; ladder steps already recorded never fire
+        again. Returns the number of open obligations."""
+        for item in changes:
+            change = item if isinstance(item, Change) else Change.from_payload(item)
+            ob = change.obligation
+            if ob.obligation_id in self._closed:
+                continue
+            shared = self._shared(ob.satisfied_by)
+            if shared is not ob.satisfied_by:
+                ob = ob._replace(satisfied_by=shared)
+            if ob.state in TERMINAL:
+                self._remove(ob)
+                self._mark_closed(ob.obligation_id, change.at)
+            elif ob.obligation_id in self._open:
+                current = self._open[ob.obligation_id]
+                if (ob.ladder_step, ob.state != State.OPEN) >= (current.ladder_step, current.state != State.OPEN):
+                    self._open[ob.obligation_id] = ob
+            else:
+                self._insert(ob)
+        self._rebuild_heap()
+        return len(self._open)
+
+    def _rebuild_heap(self) -> None:
+        heap: list[tuple[float, str, int]] = []
+        for oid, ob in self._open.items():
+            token = self._next_token(ob)
+            terms = self._terms(ob)
+            if token < len(terms.ladder):
+                heap.append((self._fire_ts(ob, token, terms), oid, token))
+        heapq.heapify(heap)
+        self._heap = heap
+
+
+class _Terms(NamedTuple):
+    agreement: Agreement | None
+    ladder: tuple[LadderStep, ...]
+    offsets: tuple[float | None, ...]   # seconds after the deadline, for wall-clock steps
+    calendar: WorkingCalendar
+    tz: Any
+
+
+def _from_ts(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def human_span(delta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "0s"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    text = "".join(parts)
+    return text or f"{secs}s"

@@ -1,0 +1,187 @@
+"""The inspection package (Art. 14, remote audit): export one agreement's period, verify it offline,
+and read it as a person (report.html, zh/en)."""
+import json
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from streams.export import export_package, verify_package
+from streams.ledger import open_ledger
+from streams.ledger.cli import main as qbus
+from streams.signing import KeyRegistry, generate_keypair, sign_event
+from tests.streams.test_ledger import AGREEMENT, OTHER, T0, make_dead_letter, make_event
+
+TODAY = datetime.now(timezone(timedelta(hours=8))).date()  # the ledger records "now"; the package is by day
+DEV = "DEV-2026-0042"
+HOURS = timedelta(hours=1)
+
+
+def deviation_story(private_key):
+    """A major deviation on P-001: reported (signed), acknowledged by the holder's QA on time, not
+    closed in time (breach, escalation, page delivered); a change on P-002 approved by the holder;
+    and one refused record."""
+    return [
+        sign_event(make_event("deviation.reported", DEV, payload={"title": "灌装间压差偏低 low pressure in filling room"}),
+                   private_key, "k1"),
+        make_event("obligation.opened", DEV, role="BUS", instance="qbus", payload={
+            "obligation_id": "OB-1", "kind": "ACKNOWLEDGE", "responsible_role": "HOLDER", "responsible_party_id": "HOLDERA",
+            "description": "确认收到偏差 Acknowledge receipt of DEV-2026-0042", "due_at": T0 + 24 * HOURS}),
+        make_event("obligation.opened", DEV, role="BUS", instance="qbus", payload={
+            "obligation_id": "OB-2", "kind": "CLOSE", "responsible_role": "MANUFACTURER", "responsible_party_id": "CMOX",
+            "description": "Close deviation DEV-2026-0042", "due_at": T0 + 720 * HOURS}),
+        make_event("deviation.acknowledged", DEV, at=T0 + 2 * HOURS, role="HOLDER", user="李娜 Li Na", payload={}),
+        make_event("obligation.satisfied", DEV, at=T0 + 2 * HOURS, role="BUS", instance="qbus",
+                   payload={"obligation_id": "OB-1"}),
+        make_event("obligation.breached", DEV, at=T0 + 720 * HOURS, role="BUS", instance="qbus",
+                   payload={"obligation_id": "OB-2"}),
+        make_event("escalation.raised", DEV, at=T0 + 720 * HOURS, role="BUS", instance="qbus", payload={
+            "obligation_id": "OB-2", "step": 1, "role": "QA head", "recipient": "oncall-qa", "channel": "pagerduty",
+            "page": True}),
+        make_event("delivery.delivered", DEV, at=T0 + 721 * HOURS, role="BUS", instance="qbus", payload={
+            "channel": "pagerduty", "recipient": "oncall-qa 张伟", "outcome": "DELIVERED"}),
+        make_event("change.proposed", "CC-2026-0007", product="P-002", payload={"title": "新增供应商 new supplier"}),
+        make_event("change.approved", "CC-2026-0007", at=T0 + 72 * HOURS, product="P-002", role="HOLDER",
+                   user="王伟 Wang Wei", payload={}),
+        make_dead_letter(),
+    ]
+
+
+@pytest.fixture
+def signer():
+    private, public = generate_keypair()
+    registry = KeyRegistry()
+    registry.register("qms-cmox-01", "k1", public)
+    return private, registry
+
+
+@pytest.fixture
+def ledger(tmp_path, signer):
+    with open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+        opened.append(deviation_story(signer[0]))
+        opened.append([make_event(agreement=OTHER, item_ref="DEV-HOLDERB-SECRET")])  # another holder's data
+        yield opened
+
+
+@pytest.fixture
+def package(ledger, tmp_path, signer):
+    out = tmp_path / "package"
+    summary = export_package(ledger, AGREEMENT, TODAY, TODAY, out, keys=signer[1])
+    assert summary.events == 10 and summary.dead_letters == 1 and summary.ledger_ok
+    return out
+
+
+def read_lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_export_then_verify_offline(package):
+    assert sorted(p.name for p in package.iterdir()) == [
+        "dead_letters.jsonl", "events.jsonl", "keys.json", "manifest.json", "report.html"]
+    report = verify_package(package)
+    assert report.ok, report.summary()
+    assert report.records == 11 and dict(report.kinds) == {"event": 10, "dead_letter": 1}
+    manifest = json.loads((package / "manifest.json").read_text())
+    assert manifest["agreement_id"] == AGREEMENT and manifest["records"]["total"] == 11
+    assert manifest["chain"]["last_hash"] == manifest["chain"]["head_at_export"]["hash"]
+    assert set(manifest["files"]) == {"events.jsonl", "dead_letters.jsonl", "keys.json", "report.html"}
+
+
+def test_the_package_holds_this_agreement_only(package):
+    # Art. 10: holder B's records stay out of holder A's package.
+    everything = (package / "events.jsonl").read_text() + (package / "report.html").read_text()
+    assert "DEV-HOLDERB-SECRET" not in everything and OTHER not in everything
+    assert {r["agreement_id"] for r in read_lines(package / "events.jsonl")} == {AGREEMENT}
+
+
+def test_a_changed_byte_in_events_jsonl_fails_naming_the_file(package):
+    path = package / "events.jsonl"
+    path.write_bytes(path.read_bytes().replace("压差偏低".encode(), "压差正常".encode(), 1))
+    report = verify_package(package)
+    assert not report.ok
+    assert report.first_problem.file == "events.jsonl" and "SHA-256 does not match" in report.first_problem.detail
+    # The chain walk also names the record that changed.
+    edited = [p for p in report.problems if p.record_key]
+    assert edited[0].kind == "edited" and edited[0].file == "events.jsonl" and edited[0].chain_seq == 1
+
+
+def test_a_removed_line_fails(package):
+    path = package / "events.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
+    kinds = {(p.kind, p.file) for p in verify_package(package).problems}
+    assert ("missing", "events.jsonl") in kinds
+
+
+def test_signatures_are_rechecked_offline_with_the_shipped_keys(package):
+    assert json.loads((package / "keys.json").read_text())["keys"][0]["key_id"] == "k1"
+    _, stranger = generate_keypair()
+    wrong = KeyRegistry()
+    wrong.register("qms-cmox-01", "k1", stranger)
+    problem = verify_package(package, keys=wrong).first_problem
+    assert problem.kind == "signature" and "does not match" in problem.detail
+
+
+def test_a_later_slice_of_the_chain_verifies_on_its_own(ledger, tmp_path):
+    time.sleep(0.01)
+    start = datetime.now(timezone.utc)
+    ledger.append([make_event("deviation.closed", DEV, at=T0 + 800 * HOURS, payload={})])
+    out = tmp_path / "slice"
+    summary = export_package(ledger, AGREEMENT, start, start + timedelta(days=1), out)
+    assert summary.records == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["chain"]["first_chain_seq"] == 12 and manifest["chain"]["anchor_prev_hash"] != "0" * 64
+    assert verify_package(out).ok
+
+
+def test_report_has_both_languages_and_the_item_timeline(package):
+    html = (package / "report.html").read_text(encoding="utf-8")
+    for label in ("偏差 Deviation", "变更 Change", "检验结果超标/超趋势 OOS/OOT result", "沟通清单 Communication list",
+                  "逾期未履行 Breaches", "升级 Escalations", "确认与批准 Acknowledgements and approvals"):
+        assert label in html
+    # The deviation's timeline in the order things happened, in Shanghai time (T0 = 01:30 UTC).
+    timeline = html[html.index("时间线 Timeline", html.index(f"{DEV}</span> —")):]
+    steps = ["偏差报告 Deviation reported", "偏差确认收悉 Deviation acknowledged", "义务逾期未履行 Obligation breached",
+             "升级发起 Escalation raised"]
+    positions = [timeline.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "2026-03-02 09:30:00" in html and "2026-03-02 11:30:00" in html
+    # Who acknowledged and approved what, and when; and the obligations' outcome.
+    assert "李娜 Li Na" in html and "王伟 Wang Wei" in html
+    assert "已履行 satisfied 2026-03-02 11:30:00" in html and "逾期未履行 breached 2026-04-01 09:30:00" in html
+    assert "确认收悉 Acknowledge — 确认收到偏差" in html and "持有人 Holder · HOLDERA" in html
+    assert "oncall-qa 张伟" in html  # the delivery receipt: who was paged
+    assert "MISSING_SIGNATURE" in html  # the refused record, with its reason
+    assert "@media print" in html
+
+
+def test_report_in_another_time_zone(ledger, tmp_path):
+    export_package(ledger, AGREEMENT, TODAY, TODAY, tmp_path / "utc", tz="UTC")
+    assert "2026-03-02 01:30:00" in (tmp_path / "utc" / "report.html").read_text(encoding="utf-8")
+
+
+def test_export_refuses_a_folder_that_is_not_empty(ledger, tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        export_package(ledger, AGREEMENT, TODAY, TODAY, tmp_path / "busy")
+
+
+def test_cli_export_and_verify_package(ledger, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    out = tmp_path / "cli-package"
+    day = TODAY.isoformat()
+    assert qbus(["export", "--agreement", AGREEMENT, "--from", day, "--to", day, str(out), "--ledger", url]) == 0
+    assert "manifest.json sha256" in capsys.readouterr().out
+    assert qbus(["ledger", "verify", "--package", str(out)]) == 0
+    assert "OK: 11 records" in capsys.readouterr().out
+    path = out / "dead_letters.jsonl"
+    path.write_text(path.read_text().replace("MISSING_SIGNATURE", "MISSING_SIGNATURF"))
+    assert qbus(["ledger", "verify", "--package", str(out)]) == 1
+    assert "dead_letters.jsonl" in capsys.readouterr().out
+
+
+def test_an_empty_period_gives_an_empty_verifiable_package(ledger, tmp_path):
+    export_package(ledger, AGREEMENT, date(2020, 1, 1), date(2020, 1, 31), tmp_path / "empty")
+    report = verify_package(tmp_path / "empty")
+    assert report.ok and report.records == 0
