@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -74,7 +75,12 @@ def create_app(settings: Settings, app_id: str | None = None) -> faust.App:
 
 @dataclass
 class Bus:
-    """What every agent needs: settings, topics, codec; and the two ways out of intake."""
+    """What every agent needs: settings, topics, codec, agreements, the ledger; and the ways out.
+
+    The ledger is the commit point: an event counts as accepted (or dead-lettered, or emitted)
+    once it is in the ledger, and only then is it sent on. The embedded broker keeps nothing, so
+    a restart rebuilds from the ledger, never from topics.
+    """
 
     app: faust.App
     settings: Settings
@@ -82,9 +88,15 @@ class Bus:
     intake_checks: list = field(default_factory=list)
 
     def __post_init__(self):
+        from agents.agreements.model import AgreementSet
+        from streams.ledger import open_ledger
+
         self.metrics = QbusMetrics(CollectorRegistry())
         self.catalogue = TopicCatalogue.from_settings(self.settings)
         self.codec = Codec(registry_from_settings(self.settings), self.schemas)
+        self.agreements = AgreementSet.load_dir(self.settings.agreements_dir) \
+            if Path(self.settings.agreements_dir).is_dir() else AgreementSet([])
+        self.ledger = open_ledger(self.settings.ledger)
         self._intake_by_topic = {self.catalogue.intake(c): c for c in self.schemas.intake_categories}
         self.topics = {}
         for name in (self.catalogue.accepted, self.catalogue.dead_letters,
@@ -99,28 +111,43 @@ class Bus:
             self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
         return self.topics[name]
 
-    async def forward_accepted(self, event: dict, data: bytes) -> None:
-        await self.topics[self.catalogue.accepted].send(key=item_key(event), value=data)
+    def record(self, item: dict) -> str:
+        """Append to the ledger: 'appended', 'duplicate' (already there, same content) or 'conflict'."""
+        return self.ledger.append([item])[0].status
+
+    async def forward_accepted(self, event: dict, data: bytes) -> str:
+        status = self.record(event)
+        if status != "conflict":
+            await self.topics[self.catalogue.accepted].send(key=item_key(event), value=data)
+        return status
 
     async def dead_letter(self, record: dict) -> None:
         self.metrics.dead_lettered(record["reason_code"])
+        self.record(record)
         key = record.get("original_key") or (record.get("agreement_id") or "").encode() or None
         await self.topics[self.catalogue.dead_letters].send(key=key, value=self.codec.encode_dead_letter(record))
 
-    async def emit(self, event: dict) -> None:
-        """Publish an event the bus itself made (obligation, escalation, directive, ...)."""
+    async def emit(self, event: dict) -> bool:
+        """Record and publish an event the bus made. False if the ledger already had it (a replay)."""
+        if self.record(event) != "appended":
+            return False
         category = event["event_type"].split(".", 1)[0]
         await self.topic(self.catalogue.bus(category)).send(key=item_key(event),
                                                             value=self.codec.encode_event(event))
+        return True
 
 
 def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
     """The full worker: every agent installed on one app."""
     from agents import intake
+    from agents.admission import Admission
+    from agents.obligations import agent as obligations_agent
 
     app = create_app(settings)
     bus = Bus(app, settings)
+    bus.intake_checks.append(Admission(bus.agreements))
     intake.install(app, bus)
+    obligations_agent.install(app, bus)
     return app, bus
 
 

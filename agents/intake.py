@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from streams.canonical import canonical_json
 from streams.codec import Codec, Decoded, DecodeError
 from streams.validation import EventInvalid, validate_decoded
 
@@ -75,7 +76,13 @@ class DedupeWindow:
         return len(self._seen)
 
 
+LEDGER_ORIGIN = ("ledger", -1, -1)
+
+
 class Intake:
+    # Set by the agent: whether the ledger holds exactly this event (so a re-delivery is harmless).
+    recorded_identically: Callable[[dict], bool] = staticmethod(lambda event: False)
+
     def __init__(self, codec: Codec, topic_category: Callable[[str], str | None],
                  max_event_bytes: int = 1_048_576, dedupe: DedupeWindow | None = None,
                  checks: list[EventCheck] | None = None):
@@ -122,6 +129,8 @@ class Intake:
             raise Refusal("SCHEMA_VIOLATION", f"a '{event['event_type']}' event was written with the "
                                               f"{record.record_name} schema; use {category.name}")
         first = self.dedupe.first_seen(event["event_id"])
+        if first == LEDGER_ORIGIN and self.recorded_identically(event):
+            first = None  # accepted before a restart and re-delivered unchanged: idempotent, not a duplicate
         if first is not None and first != (origin.topic, origin.partition, origin.offset):
             topic, partition, offset = first
             raise Refusal("DUPLICATE", f"event_id {event['event_id']} was already accepted from "
@@ -134,6 +143,18 @@ class Intake:
     def remember(self, accepted: Accepted, origin: Origin) -> None:
         """Call once the accepted event has been forwarded (so a crash before that re-delivers it)."""
         self.dedupe.remember(accepted.event["event_id"], (origin.topic, origin.partition, origin.offset))
+
+    def conflict(self, accepted: Accepted, origin: Origin) -> Rejected:
+        return self._reject("DUPLICATE", f"event_id {accepted.event['event_id']} is already in the ledger with "
+                                         "different content; publish a correction with a new event_id",
+                            accepted.data, origin, accepted.event)
+
+    def seed(self, event_ids) -> int:
+        """Remember ids accepted before a restart (from the ledger) so re-sends are recognised."""
+        count = 0
+        for count, event_id in enumerate(event_ids, 1):
+            self.dedupe.remember(event_id, LEDGER_ORIGIN)
+        return count
 
     def _reject(self, code: str, reason: str, value, origin: Origin, decoded: dict) -> Rejected:
         log.warning("dead-lettered %s: %s: %s", origin, code, reason)
@@ -161,6 +182,12 @@ def install(app, bus) -> None:
     intake = Intake(bus.codec, bus.category_of_topic, bus.settings.max_event_bytes,
                     DedupeWindow(bus.settings.dedupe_window), bus.intake_checks)
     bus.intake = intake
+    intake_categories = set(bus.schemas.intake_categories)
+    seeded = intake.seed(r.record_key for r in bus.ledger.iter(kinds=["event"])
+                         if (r.event_type or "").split(".")[0] in intake_categories)
+    intake.recorded_identically = lambda event: (
+        (stored := bus.ledger.get(event["event_id"])) is not None and stored.body == canonical_json(event))
+    log.info("intake: %d accepted event ids from the ledger remembered for duplicate checks", seeded)
     source = app.topic(*bus.catalogue.intake_topics(), value_serializer="raw", key_serializer="raw")
 
     @app.agent(source, name="qbus.intake")
@@ -170,8 +197,10 @@ def install(app, bus) -> None:
             origin = Origin(message.topic, message.partition, message.offset, record.key)
             with bus.metrics.time_processing("intake"):
                 outcome = intake.check(record.value, origin)
+                if isinstance(outcome, Accepted) and await bus.forward_accepted(outcome.event, outcome.data) == "conflict":
+                    # The ledger holds a different event under this id (accepted before a restart).
+                    outcome = intake.conflict(outcome, origin)
                 if isinstance(outcome, Accepted):
-                    await bus.forward_accepted(outcome.event, outcome.data)
                     intake.remember(outcome, origin)
                     event_type = outcome.event["event_type"]
                     bus.metrics.event_handled(event_type.split(".")[0], event_type, "accepted")

@@ -23,10 +23,28 @@ def broker(tmp_path_factory):
     assert broker.process.poll() is not None, "Tansu still running after stop()"
 
 
+ROOT = Path(__file__).resolve().parent.parent
+TEST_AGREEMENTS = [ROOT / "deploy/demo/agreements", ROOT / "tests/agents/fixtures/agreements",
+                   ROOT / "tests/e2e_agreements"]
+
+
 @pytest.fixture(scope="session")
-def bus_settings(broker, tmp_path_factory) -> Settings:
+def agreements_dir(tmp_path_factory) -> Path:
+    """The demo agreements (the examples' parties) plus the second-scale test agreements."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("agreements")
+    for source in TEST_AGREEMENTS:
+        for path in source.glob("*.yaml"):
+            shutil.copy(path, target / f"{source.parent.name}-{path.name}")
+    return target
+
+
+@pytest.fixture(scope="session")
+def bus_settings(broker, agreements_dir, tmp_path_factory) -> Settings:
     state = tmp_path_factory.mktemp("state")
     return Settings(bootstrap_servers=broker.bootstrap, state_dir=state, store="memory://",
+                    agreements_dir=agreements_dir,
                     worker_web_port=free_port(), metrics_port=free_port(),
                     app_id=f"qbus-test-{uuid.uuid4().hex[:6]}")
 
@@ -92,3 +110,23 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def isolated_stack(bus_settings, tmp_path):
+    """Settings for a stack of its own on the shared broker: own topic prefix, group, ledger, ports.
+
+    For tests that kill and restart workers without disturbing the session's worker."""
+    from streams.admin import admin_client, create_topics
+    from streams.topics import TopicCatalogue
+
+    prefix = f"iso{uuid.uuid4().hex[:6]}"
+    settings = bus_settings.model_copy(update={
+        "topic_prefix": prefix, "app_id": f"qbus-{prefix}", "state_dir": tmp_path / "state",
+        "worker_web_port": free_port(), "metrics_port": free_port()})
+    admin = admin_client(settings)
+    try:
+        create_topics(admin, TopicCatalogue.from_settings(settings).specs())
+    finally:
+        admin.close()
+    return settings

@@ -218,7 +218,9 @@ def test_payload_attributes(name):
     if name in INTAKE:
         assert "acknowledged" in actions and "corrected" in actions
     n_fields = len(schema["fields"])
-    assert 3 <= n_fields <= 16, f"{name}: {n_fields} fields; keep payloads practical"
+    # Bus records are full state snapshots (a restart rebuilds from them), so they may be wider.
+    limit = 16 if name in INTAKE else 32
+    assert 3 <= n_fields <= limit, f"{name}: {n_fields} fields; keep payloads practical"
 
 
 @pytest.mark.parametrize("name", INTAKE + BUS)

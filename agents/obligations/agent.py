@@ -1,0 +1,100 @@
+"""The obligations agent: the engine (pure) driven by accepted events and a timer.
+
+State lives in the engine, rebuilt at start from the ledger (the durable record; the embedded
+broker keeps nothing): first every recorded obligation change, then the accepted events recorded
+since the last of them (they may have reached the ledger but not this agent before a crash).
+Every change is emitted as an `obligation.*` event (and `escalation.raised` for a ladder step)
+with an id derived from the change, so a replay re-emits nothing the ledger already has.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from agents.emitted import context_of
+from agents.obligations.engine import ObligationEngine
+from agents.obligations.events import change_events, change_from_event
+from streams.validation import validate_event
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5
+REPLAY_MARGIN = timedelta(minutes=5)
+
+
+class ObligationsService:
+    """Engine + the envelope context of each obligation (for the events it emits). No Kafka here."""
+
+    def __init__(self, engine: ObligationEngine, schemas):
+        self.engine = engine
+        self.schemas = schemas
+        self.contexts: dict[str, dict] = {}
+
+    def restore(self, ledger) -> tuple[int, list[dict]]:
+        """Rebuild from the ledger; returns (open obligations, events still to emit)."""
+        changes, last_recorded = [], None
+        for record in ledger.iter(kinds=["event"], event_types=["obligation.*"]):
+            event = record.data
+            self.contexts[event["payload"]["obligation_id"]] = context_of(event)
+            changes.append(change_from_event(event))
+            last_recorded = record.recorded_at
+        open_count = self.engine.restore(changes)
+        intake = set(self.schemas.intake_categories)
+        since = (last_recorded - REPLAY_MARGIN) if last_recorded else None
+        pending = []
+        for record in ledger.iter(kinds=["event"], since=since):
+            if (record.event_type or "").split(".")[0] in intake:
+                _, event = validate_event(record.data, self.schemas)
+                pending += self.on_event(event)
+        return open_count, pending
+
+    def on_event(self, event: dict, now: datetime | None = None) -> list[dict]:
+        now = now or datetime.now(timezone.utc)
+        out = []
+        for change in self.engine.on_event(event):
+            self.contexts.setdefault(change.obligation.obligation_id, context_of(event))
+            out += change_events(change, self.contexts[change.obligation.obligation_id], now)
+        return out
+
+    def tick(self, now: datetime | None = None) -> list[dict]:
+        now = now or datetime.now(timezone.utc)
+        out = []
+        for change in self.engine.tick(now):
+            context = self.contexts.get(change.obligation.obligation_id, {})
+            out += change_events(change, context, now)
+        return out
+
+
+def install(app, bus) -> None:
+    service = ObligationsService(ObligationEngine(bus.agreements), bus.schemas)
+    bus.obligations = service
+    open_count, pending = service.restore(bus.ledger)
+    log.info("obligations: %d open obligations rebuilt from the ledger, %d changes to catch up", open_count, len(pending))
+    accepted = bus.topics[bus.catalogue.accepted]
+
+    async def emit_all(events: list[dict]) -> None:
+        for event in events:
+            if await bus.emit(event) and event["event_type"] == "escalation.raised":
+                bus.metrics.escalated(event["payload"]["step"])
+
+    @app.task
+    async def catch_up():
+        await emit_all(pending)
+        pending.clear()
+
+    @app.agent(accepted, name="qbus.obligations")
+    async def obligations_agent(stream):
+        async for record in stream.events():
+            try:
+                event = bus.codec.decode(record.value).value
+            except Exception as exc:  # accepted records were decoded once already; say so loudly
+                log.error("obligations: cannot decode %s[%s]@%s: %s", record.message.topic,
+                          record.message.partition, record.message.offset, exc)
+                continue
+            with bus.metrics.time_processing("obligations"):
+                await emit_all(service.on_event(event))
+
+    @app.timer(interval=TICK_SECONDS)
+    async def tick():
+        # Cost follows what falls due (the engine keeps a heap), so ticking often is cheap.
+        await emit_all(service.tick())
