@@ -141,6 +141,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
     """The full worker: every agent installed on one app."""
     from agents import intake
     from agents.admission import Admission
+    from agents.notify import agent as notifier_agent
     from agents.obligations import agent as obligations_agent
 
     app = create_app(settings)
@@ -148,6 +149,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
     bus.intake_checks.append(Admission(bus.agreements))
     intake.install(app, bus)
     obligations_agent.install(app, bus)
+    notifier_agent.install(app, bus)
     return app, bus
 
 

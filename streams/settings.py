@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     agreements_dir: Path = Path("agreements")
     ledger_url: str | None = Field(None, description="sqlite:///path or postgresql://...; default: sqlite in state_dir.")
 
+    # --- notification channels (issue 7); a channel left unset is reported, never silently skipped
+    notify_webhook_url: str | None = Field(None, description="Generic webhook receiving escalations (JSON, HMAC-signed).")
+    notify_webhook_secret: SecretStr = Field(SecretStr("change-me"), description="HMAC-SHA256 key for X-Qbus-Signature.")
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    pagerduty_routing_key: SecretStr | None = None
+    alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://alertmanager:9093.")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "qbus@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: str = Field("auto", description="auto (if offered), required, or off.")
+    dashboard_url: str = "http://127.0.0.1:8080"
+    notify_max_attempts: int = 5
+
     @property
     def registry_path(self) -> Path:
         return self.state_dir / "schema-registry.json"
