@@ -9,6 +9,7 @@ with an id derived from the change, so a replay re-emits nothing the ledger alre
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from agents.emitted import context_of
@@ -98,3 +99,18 @@ def install(app, bus) -> None:
     async def tick():
         # Cost follows what falls due (the engine keeps a heap), so ticking often is cheap.
         await emit_all(service.tick())
+
+
+def open_from_ledger(settings, agreements=None) -> list:
+    """Open obligations as the worker would rebuild them: for `qbus obligations` (read-only)."""
+    from agents.agreements.model import AgreementSet
+    from schemas import default_schemas
+    from streams.ledger import open_ledger
+
+    if agreements is None:
+        agreements = AgreementSet.load_dir(settings.agreements_dir, strict=False) \
+            if Path(settings.agreements_dir).is_dir() else AgreementSet([])
+    service = ObligationsService(ObligationEngine(agreements), default_schemas())
+    with open_ledger(settings.ledger, create=False) as ledger:
+        service.restore(ledger)
+    return service.engine.open_obligations()

@@ -20,9 +20,16 @@ from agents.calendar import DEFAULT_TIMEZONE
 from agents.obligations.engine import Obligation, ObligationEngine, human_span, as_utc
 
 ObligationSource = Callable[[argparse.Namespace], Iterable[Obligation]]
-_source: ObligationSource | None = None
+_source: ObligationSource | None = None  # default: the ledger (see _ledger_source below)
 
 COLUMNS = ("AGREEMENT", "ITEM", "KIND", "RESPONSIBLE", "DUE (LOCAL)", "STEP", "OVERDUE BY")
+
+
+def _ledger_source(args) -> list[Obligation]:
+    from agents.obligations.agent import open_from_ledger
+    from streams.settings import Settings
+
+    return open_from_ledger(Settings())
 
 
 def set_source(source: ObligationSource | None) -> None:
@@ -93,14 +100,16 @@ def cmd_obligations(args: argparse.Namespace) -> int:
         engine = ObligationEngine(agreements, clock=lambda: now)
         engine.restore(records)
         obligations = engine.open_obligations(args.agreement, args.overdue, now)
-    elif _source is not None:
-        obligations = [o for o in _source(args)
+    else:
+        try:
+            found = (_source or _ledger_source)(args)
+        except FileNotFoundError as exc:
+            print(f"{exc}: start the worker (`make up`) or give --from-file REPLAY.jsonl", file=sys.stderr)
+            return 2
+        obligations = [o for o in found
                        if (args.agreement is None or o.agreement_id == args.agreement)
                        and (not args.overdue or o.due_at < now)]
         obligations.sort(key=lambda o: (o.due_at, o.obligation_id))
-    else:
-        print("no obligation source: give --from-file REPLAY.jsonl", file=sys.stderr)
-        return 2
 
     def zone(o: Obligation) -> ZoneInfo:
         a = agreements.latest(o.agreement_id)

@@ -1,0 +1,99 @@
+"""Kill every process of the embedded stack mid-stream; the ledger brings everything back (issue 5).
+
+The embedded broker keeps nothing in memory mode, so the ledger is the record: after a SIGKILL of
+broker and worker and a restart, every event the ledger had accepted is still there once, the
+chain verifies, and the open obligations are rebuilt. Events the broker had confirmed but the
+worker had not yet recorded died with the broker's memory; the publisher re-sends those (what
+it learns from the ledger), and then the counts match exactly.
+"""
+import threading
+import time
+
+import pytest
+
+from agents.obligations.agent import open_from_ledger
+from streams.broker import EmbeddedBroker, free_port
+from streams.ledger import open_ledger
+from streams.local import WorkerProcess
+from streams.publisher import Publisher
+from tests.support.events import example
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+N = 120
+
+
+def major_deviation() -> dict:
+    # MAJOR: notify within 3 working days (met at once), acknowledge and close stay open.
+    return example("deviation", classification="MAJOR")
+
+
+def test_sigkill_of_the_whole_stack_loses_no_accepted_event(bus_settings, tmp_path):
+    port = free_port()
+    settings = bus_settings.model_copy(update={
+        "bootstrap_servers": f"127.0.0.1:{port}", "state_dir": tmp_path / "state", "app_id": "qbus-durable",
+        "worker_web_port": free_port(), "metrics_port": free_port()})
+    events = [major_deviation() for _ in range(N)]
+    confirmed: list[str] = []
+
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker1.log").start()
+    worker = WorkerProcess(settings, tmp_path / "worker1.log").start()
+
+    def publish_until_the_broker_dies():
+        try:
+            with Publisher.from_settings(settings) as publisher:
+                publisher.send_timeout_s = 3
+                for event in events:
+                    confirmed.append(publisher.publish(event))
+                    time.sleep(0.02)
+        except Exception:
+            pass  # the broker was killed under us: expected
+
+    sender = threading.Thread(target=publish_until_the_broker_dies)
+    sender.start()
+    # Mid-stream: once a third is confirmed, kill -9 everything.
+    deadline = time.monotonic() + 60
+    while len(confirmed) < N // 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.kill()
+    broker.process.kill()
+    broker.process.wait()
+    sender.join(30)
+    assert N // 3 <= len(confirmed) < N, "the kill did not land mid-stream"
+
+    with open_ledger(settings.ledger) as ledger:
+        before = {r.record_key for r in ledger.iter(kinds=["event"], event_types=["deviation.*"])}
+        assert ledger.verify().ok
+    assert before <= set(confirmed)
+
+    # Restart on the same ledger: a new, empty broker and a new worker.
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker2.log").start()
+    worker = WorkerProcess(settings, tmp_path / "worker2.log").start()
+    try:
+        # The publisher re-sends what it had confirmed but the ledger never recorded.
+        missing = [e for e in events if e["event_id"] in set(confirmed) - before]
+        with Publisher.from_settings(settings) as publisher:
+            publisher.publish_many(missing)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open_ledger(settings.ledger) as ledger:
+                after = [r.record_key for r in ledger.iter(kinds=["event"], event_types=["deviation.*"])]
+            if len(after) >= len(confirmed):
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # let the obligations agent catch up
+    finally:
+        worker.stop()
+        broker.stop()
+
+    # Counts match: every confirmed event is in the ledger exactly once, nothing else.
+    assert sorted(after) == sorted(confirmed)
+    with open_ledger(settings.ledger) as ledger:
+        report = ledger.verify()
+        assert report.ok, report
+    # Open obligations are back: acknowledge + close for each accepted deviation.
+    open_now = open_from_ledger(settings)
+    by_kind = {}
+    for obligation in open_now:
+        if obligation.item_ref in {e["item_ref"] for e in events}:
+            by_kind[obligation.kind.value] = by_kind.get(obligation.kind.value, 0) + 1
+    assert by_kind == {"ACKNOWLEDGE": len(confirmed), "CLOSE": len(confirmed)}
