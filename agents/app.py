@@ -139,18 +139,37 @@ class Bus:
 
 def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
     """The full worker: every agent installed on one app."""
-    from agents import intake
+    from agents import compliance, intake
     from agents.admission import Admission
+    from agents.intake import Refusal
     from agents.notify import agent as notifier_agent
     from agents.obligations import agent as obligations_agent
 
     app = create_app(settings)
     bus = Bus(app, settings)
-    bus.intake_checks.append(Admission(bus.agreements))
+    # The rules first: their state is rebuilt from the ledger, and intake asks them for refusals.
+    rules = compliance.install(app, bus)
+
+    def refused_by_a_rule(event: dict) -> None:
+        refusal = rules.refusal_of(event)
+        if refusal is not None:
+            raise Refusal(refusal.reason_code, f"{refusal.article} ({refusal.rule_id}): {refusal.reason}")
+
+    bus.intake_checks += [Admission(bus.agreements), refused_by_a_rule]
     intake.install(app, bus)
-    obligations_agent.install(app, bus)
+    obligations_agent.install(app, bus, extra_openers=[rules.opener])
     notifier_agent.install(app, bus)
     return app, bus
+
+
+def holder_ids(settings: Settings) -> tuple[str, ...]:
+    """Every holder of the loaded agreements: each gets its own inbox topic (Art. 10)."""
+    from agents.agreements.model import AgreementSet
+
+    if not Path(settings.agreements_dir).is_dir():
+        return ()
+    agreements = AgreementSet.load_dir(settings.agreements_dir, strict=False)
+    return tuple(sorted({a.holder.id for aid in agreements.ids() for a in agreements.versions(aid)}))
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -160,9 +179,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from streams.admin import admin_client, create_topics
 
     # Topics come from the catalogue, never from auto-create (a restarted Tansu is empty).
+    holders = holder_ids(settings)
     admin = admin_client(settings)
     try:
-        create_topics(admin, TopicCatalogue.from_settings(settings).specs(), settings.min_insync_replicas)
+        create_topics(admin, TopicCatalogue.from_settings(settings).specs(holders), settings.min_insync_replicas)
     finally:
         admin.close()
     app, bus = build_worker(settings)

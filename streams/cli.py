@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "agents.agreements.cli",
     "agents.obligations.cli",
     "streams.ledger.cli",
+    "agents.clauses",
 ]
 
 

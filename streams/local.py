@@ -17,6 +17,7 @@ from streams.processes import spawn, stop, wait_for_log
 from streams.settings import Settings
 
 WORKER_READY = "[^Worker]: Ready"
+DEMO_AGREEMENTS = Path(__file__).resolve().parent.parent / "deploy" / "demo" / "agreements"
 
 
 def child_env(settings: Settings, **extra) -> dict:
@@ -66,6 +67,13 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     except Exception:
         broker = EmbeddedBroker(port=free_port(), log_path=state / "broker.log").start()
     settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    if not Path(settings.agreements_dir).is_dir() and DEMO_AGREEMENTS.is_dir():
+        settings = settings.model_copy(update={"agreements_dir": DEMO_AGREEMENTS})
+        print(f"agreements {settings.agreements_dir} (demo; put your own in ./{Path('agreements')}/ "
+              "or set QBUS_AGREEMENTS_DIR)")
+    else:
+        print(f"agreements {settings.agreements_dir}")
+    print(f"ledger     {settings.ledger} (the durable record; the broker keeps nothing)")
     print(f"broker     Tansu (memory storage) on {broker.bootstrap}, pid {broker.pid}, log {state / 'broker.log'}")
     admin = admin_client(settings)
     try:
@@ -88,6 +96,9 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         print(f"  {bootstrap_hint}.venv/bin/qbus publish schemas/examples/deviation.json")
         print(f"  {bootstrap_hint}.venv/bin/qbus tail accepted --from-beginning")
         print(f"  {bootstrap_hint}.venv/bin/qbus tail deadletter --from-beginning")
+        print(f"  QBUS_AGREEMENTS_DIR={settings.agreements_dir} .venv/bin/qbus obligations")
+        print("  .venv/bin/qbus ledger verify")
+        print(f"  metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
         print("Ctrl-C stops everything.", flush=True)
         while worker.process.poll() is None and broker.process.poll() is None:
             time.sleep(0.5)

@@ -232,9 +232,33 @@ class _Normalizer:
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
 
+def _named_types(schema, namespace: str | None, found: dict) -> dict:
+    """Every named type a schema defines, so a by-name reference resolves whatever the values."""
+    if isinstance(schema, list):
+        for branch in schema:
+            _named_types(branch, namespace, found)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and schema.get("name"):
+            ns = schema.get("namespace", namespace)
+            name = schema["name"]
+            full = name if "." in name or not ns else f"{ns}.{name}"
+            found[full] = schema
+            found.setdefault(name, schema)
+            namespace = ns
+        for field in schema.get("fields", ()):
+            _named_types(field["type"], namespace, found)
+        for key in ("items", "values"):
+            if key in schema:
+                _named_types(schema[key], namespace, found)
+        if isinstance(schema.get("type"), (dict, list)):
+            _named_types(schema["type"], namespace, found)
+    return found
+
+
 def normalize(schema: dict, value) -> dict:
     """Avro-ready copy of `value` for `schema`, or EventInvalid naming every problem."""
     normalizer = _Normalizer()
+    normalizer.named = _named_types(schema, None, {})
     result = normalizer.value(schema, value, "")
     if normalizer.problems:
         raise EventInvalid(normalizer.problems)

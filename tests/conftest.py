@@ -40,11 +40,58 @@ def agreements_dir(tmp_path_factory) -> Path:
     return target
 
 
+class _Sinks:
+    """An SMTP server and an HTTP endpoint that accept everything, for the session's worker: its
+    escalations must be deliverable, or the notifier (rightly) jumps straight up the ladder."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from aiosmtpd.controller import Controller
+
+        self.mails, self.posts = [], []
+        sink = self
+
+        class Mail:
+            async def handle_DATA(self, server, session, envelope):
+                sink.mails.append(envelope)
+                return "250 OK"
+
+        class Http(BaseHTTPRequestHandler):
+            def do_POST(self):
+                sink.posts.append((self.path, self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.smtp = Controller(Mail(), hostname="127.0.0.1", port=free_port())
+        self.smtp.start()
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Http)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+
+    def close(self):
+        self.smtp.stop()
+        self.http.shutdown()
+
+
 @pytest.fixture(scope="session")
-def bus_settings(broker, agreements_dir, tmp_path_factory) -> Settings:
+def sinks():
+    sinks = _Sinks()
+    yield sinks
+    sinks.close()
+
+
+@pytest.fixture(scope="session")
+def bus_settings(broker, agreements_dir, sinks, tmp_path_factory) -> Settings:
     state = tmp_path_factory.mktemp("state")
     return Settings(bootstrap_servers=broker.bootstrap, state_dir=state, store="memory://",
-                    agreements_dir=agreements_dir,
+                    agreements_dir=agreements_dir, smtp_host="127.0.0.1", smtp_port=sinks.smtp.port,
+                    smtp_starttls="off", pagerduty_url=f"{sinks.url}/v2/enqueue", pagerduty_routing_key="test",
+                    notify_webhook_url=f"{sinks.url}/webhook", alertmanager_url=sinks.url,
                     worker_web_port=free_port(), metrics_port=free_port(),
                     app_id=f"qbus-test-{uuid.uuid4().hex[:6]}")
 

@@ -80,7 +80,7 @@ class NotifierService:
                                      party=None, at=now)
         facts = {**self._facts(event), "category": p.get("category") or "", "step": p["step"],
                  "due_at": p["due_at"], "overdue_for": now - p["due_at"], "reason": p["reason"],
-                 "party": p.get("responsible_party_id") or "?", "action": _action_word(p.get("description", ""))}
+                 "party": p.get("responsible_party_id") or "?", "action": _action_word(p.get("description") or "")}
         return notification_from_facts(
             "obligation_overdue", facts, notification_key=f"{p['obligation_id']}:step{p['step']}",
             kind="escalation", recipients=recipients, page=bool(p["page"]), incident_key=p["obligation_id"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from agents.emitted import context_of
-from agents.obligations.engine import ObligationEngine
+from agents.obligations.engine import ObligationEngine, default_openers
 from agents.obligations.events import change_events, change_from_event
 from streams.validation import validate_event
 
@@ -66,8 +66,11 @@ class ObligationsService:
         return out
 
 
-def install(app, bus) -> None:
-    service = ObligationsService(ObligationEngine(bus.agreements), bus.schemas)
+def install(app, bus, extra_openers=()) -> None:
+    openers = default_openers()
+    for opener in extra_openers:  # e.g. the compliance rules' (Arts. 5, 8, 11, 13, 19, 20, 25)
+        openers.register(opener)
+    service = ObligationsService(ObligationEngine(bus.agreements, openers=openers), bus.schemas)
     bus.obligations = service
     open_count, pending = service.restore(bus.ledger)
     log.info("obligations: %d open obligations rebuilt from the ledger, %d changes to catch up", open_count, len(pending))

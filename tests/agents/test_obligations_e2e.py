@@ -41,6 +41,7 @@ def steps_for(reader: TopicReader, item_ref: str, want: int, timeout: float) -> 
                           where=lambda r: r.value and r.value["item_ref"] == item_ref)
 
 
+@pytest.mark.clause("Art. 7")
 def test_unacknowledged_critical_deviation_climbs_the_ladder_on_time(worker, publisher, read_topic, topics):
     # A critical deviation is published; nobody at the holder acknowledges it.
     event = critical_deviation()
@@ -60,6 +61,7 @@ def test_unacknowledged_critical_deviation_climbs_the_ladder_on_time(worker, pub
     assert found[1].value["payload"]["role"] == "head_of_quality"
 
 
+@pytest.mark.clause("Art. 7")
 def test_an_acknowledgement_stops_the_ladder(worker, publisher, read_topic, topics):
     event = critical_deviation()
     publisher.publish(event)

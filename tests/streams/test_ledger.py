@@ -208,6 +208,7 @@ def test_a_correction_is_a_new_record_pointing_at_the_old_one(ledger):
     assert ledger.verify().ok
 
 
+@pytest.mark.clause("Art. 14")
 def test_records_cannot_be_updated_or_deleted_through_the_database(ledger, ledger_url, five_records):
     # Art. 14: the schema itself refuses UPDATE and DELETE (an attacker must drop the trigger first).
     if ledger_url.startswith("sqlite"):
@@ -272,6 +273,7 @@ def test_verify_reports_ok_with_counts(ledger):
     assert ledger.verify(OTHER).records == 1
 
 
+@pytest.mark.clause("Art. 14")
 def test_an_edited_record_is_found(ledger, ledger_url, five_records):
     tamper(ledger_url, lambda db: db.run("UPDATE ledger_records SET body = replace(body, '温度', '湿度') "
                                          "WHERE record_key = ?", five_records[2]))
@@ -282,6 +284,7 @@ def test_an_edited_record_is_found(ledger, ledger_url, five_records):
     assert "does not match its hash" in problem.detail
 
 
+@pytest.mark.clause("Art. 14")
 def test_a_deleted_record_is_found(ledger, ledger_url, five_records):
     tamper(ledger_url, lambda db: db.run("DELETE FROM ledger_records WHERE record_key = ?", five_records[1]))
     problem = ledger.verify().first_problem
@@ -308,6 +311,7 @@ def test_a_deleted_last_record_is_found_by_the_chain_head(ledger, ledger_url, fi
     assert problem.kind == "missing" and "last records were deleted" in problem.detail
 
 
+@pytest.mark.clause("Art. 14")
 def test_swapped_records_are_found(ledger, ledger_url, five_records):
     tamper(ledger_url, lambda db: db.swap_positions(five_records[1], five_records[2]))
     problem = ledger.verify(AGREEMENT).first_problem

@@ -73,3 +73,13 @@ def test_wrong_type_in_payload_names_the_path():
     event = example("deviation")
     event["payload"] = dict(event["payload"], product_impact="yes")
     assert problems_of(event)["payload.product_impact"] == "must be true or false"
+
+
+def test_a_named_type_used_only_in_the_payload_resolves():
+    # The payload refers to qbus.Classification by name; the envelope's own field is empty.
+    event = example("change", classification=None)
+    event["payload"] = dict(event["payload"], manufacturer_classification="MAJOR", holder_classification="MINOR")
+    _, value = validate_event(event, SCHEMAS)
+    assert value["payload"]["manufacturer_classification"] == "MAJOR"
+    with pytest.raises(EventInvalid, match="payload.holder_classification: 'huge' is not one of"):
+        validate_event(dict(event, payload=dict(event["payload"], holder_classification="huge")), SCHEMAS)
