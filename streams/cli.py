@@ -63,7 +63,13 @@ def cmd_publish(args) -> int:
 
     settings = _settings(args)
     refused = 0
-    with Publisher.from_settings(settings) as publisher:
+    signer = None
+    if args.sign_key:
+        from streams.signing import load_private_key, sign_event
+
+        key = load_private_key(Path(args.sign_key))
+        signer = lambda event: sign_event(event, key, args.key_id)  # noqa: E731 - Art. 14
+    with Publisher.from_settings(settings, signer=signer) as publisher:
         for path in args.files:
             try:
                 events = load_events(path)
@@ -153,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish = sub.add_parser("publish", help="publish events from JSON or YAML files")
     publish.add_argument("files", nargs="+", type=Path)
+    publish.add_argument("--sign-key", metavar="PEM", help="sign each event with this Ed25519 private key (Art. 14)")
+    publish.add_argument("--key-id", default="default", help="the key id registered for the source in the agreement")
     publish.set_defaults(func=cmd_publish)
 
     tail = sub.add_parser("tail", help="print decoded events of a topic as they arrive")

@@ -607,3 +607,33 @@ def test_delivery_key_names_the_step_and_the_person():
     assert delivery_key(n, n.recipients[0]) == "obl-7f3a:step1:li.na"
     with pytest.raises(ValueError, match="unknown channel"):
         Recipient("li.na", "sms", "+86...", "zh")  # type: ignore[arg-type]
+
+
+def test_a_step_that_reached_nobody_raises_the_next_step_at_once():
+    """Issue 7: when every delivery of a step gave up, the next step is raised now, with the id the
+    obligation engine would give it (so the engine's own firing later pages nobody twice)."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from agents.agreements.model import AgreementSet
+    from agents.emitted import derived_id
+    from agents.notify.agent import NotifierService
+    from tests.conftest import ROOT
+
+    agreements = AgreementSet.load_dir(ROOT / "tests/e2e_agreements")
+    service = NotifierService(agreements, dispatcher=None, settings=None)
+    now = datetime.now(timezone.utc)
+    escalation = {"event_id": "e1", "event_type": "escalation.raised", "agreement_id": "QA-TEST-E2E",
+                  "occurred_at": now, "item_ref": "DEV-1", "holder_id": "HOLDER-A", "manufacturer_id": "CMO-X",
+                  "site_id": "SITE-1", "product": {"code": "A-INJ-1", "generic_name": "x", "dosage_form": "injection",
+                                                   "sterile": True},
+                  "payload": {"obligation_id": "ob-1", "step": 1, "role": "communication", "channel": "EMAIL",
+                              "page": False, "reason": "overdue", "due_at": now, "of_steps": 3}}
+    failed = SimpleNamespace(deliveries=[SimpleNamespace(recipient=SimpleNamespace(name="Li"),
+                                                         detail="550 mailbox unavailable")])
+    following = service.next_step(escalation, failed)
+    assert following["event_id"] == derived_id("escalation", "ob-1", 2)
+    assert following["payload"]["step"] == 2 and following["payload"]["role"] == "head_of_quality"
+    assert "Li: 550 mailbox unavailable" in following["payload"]["reason"]
+    top = dict(escalation, payload=dict(escalation["payload"], step=3))
+    assert service.next_step(top, failed) is None  # nothing above the top of the ladder
