@@ -5,6 +5,7 @@ Pure functions over the agreement set; the intake agent raises their refusals as
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from agents.agreements.model import AgreementSet
 from agents.intake import Refusal
@@ -12,8 +13,12 @@ from streams.signing import KeyRegistry, sources_that_must_sign, verify_event
 
 
 class Admission:
-    def __init__(self, agreements: AgreementSet):
+    def __init__(self, agreements: AgreementSet, trusted_keys: Path | None = None):
+        """``trusted_keys``: a key file of the bus's own signers (the dashboard signs what its
+        users do); trusted for every agreement, re-read when it changes."""
         self.agreements = agreements
+        self.trusted_keys = Path(trusted_keys) if trusted_keys else None
+        self._trusted: tuple[float, KeyRegistry] = (0.0, KeyRegistry())
         self._keys: dict[tuple[str, int], tuple[KeyRegistry, set]] = {}
 
     def __call__(self, event: dict) -> None:
@@ -41,9 +46,20 @@ class Admission:
                                            f"{agreement_id} (its products: {codes})")
         # Art. 14: sources the agreement registers as signing must sign, and signatures must verify.
         registry, must_sign = self._signing(agreement)
+        trusted = self._trusted_keys()
+        if len(trusted):
+            registry = KeyRegistry([*registry, *trusted])
         check = verify_event(event, registry, must_sign)
         if not check.ok:
             raise Refusal(check.code, check.reason)
+
+    def _trusted_keys(self) -> KeyRegistry:
+        if self.trusted_keys is None or not self.trusted_keys.exists():
+            return self._trusted[1]
+        mtime = self.trusted_keys.stat().st_mtime
+        if mtime != self._trusted[0]:
+            self._trusted = (mtime, KeyRegistry.load(self.trusted_keys))
+        return self._trusted[1]
 
     def _signing(self, agreement):
         key = (agreement.agreement_id, agreement.version)

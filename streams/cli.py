@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "agents.obligations.cli",
     "streams.ledger.cli",
     "agents.clauses",
+    "agents.dashboard.cli",
 ]
 
 

@@ -56,6 +56,17 @@ class WorkerProcess:
             self.process.wait(10)
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> int:
     from streams.admin import admin_client, create_topics
     from streams.topics import TopicCatalogue
@@ -67,12 +78,14 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     except Exception:
         broker = EmbeddedBroker(port=free_port(), log_path=state / "broker.log").start()
     settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
-    if not Path(settings.agreements_dir).is_dir() and DEMO_AGREEMENTS.is_dir():
-        settings = settings.model_copy(update={"agreements_dir": DEMO_AGREEMENTS})
-        print(f"agreements {settings.agreements_dir} (demo; put your own in ./{Path('agreements')}/ "
-              "or set QBUS_AGREEMENTS_DIR)")
+    agreements = Path(settings.agreements_dir)
+    if not agreements.is_dir() and DEMO_AGREEMENTS.is_dir():
+        import shutil
+
+        shutil.copytree(DEMO_AGREEMENTS, agreements)
+        print(f"agreements {agreements}/ (copied from the demo agreements; edit them or add your own)")
     else:
-        print(f"agreements {settings.agreements_dir}")
+        print(f"agreements {agreements}/")
     print(f"ledger     {settings.ledger} (the durable record; the broker keeps nothing)")
     print(f"broker     Tansu (memory storage) on {broker.bootstrap}, pid {broker.pid}, log {state / 'broker.log'}")
     admin = admin_client(settings)
@@ -82,10 +95,18 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         admin.close()
     print(f"topics     {len(created)} created from the catalogue (`qbus topics list`)")
     worker = WorkerProcess(settings, state / "worker.log")
+    dashboard = None
     try:
         print("worker     starting (Faust) ...", flush=True)
         worker.start()
         print(f"worker     ready, pid {worker.process.pid}, log {worker.log_path}")
+        from agents.dashboard.cli import DashboardProcess, print_demo_logins
+        from agents.dashboard.settings import DashboardSettings
+        from agents.dashboard.users import UserStore
+
+        web_port = 8080 if _port_free(8080) else free_port()
+        dashboard = DashboardProcess(settings, state / "dashboard.log", port=web_port).start()
+        print_demo_logins(UserStore(DashboardSettings.for_bus(settings).users_path), url=dashboard.url)
         if demo:
             from streams.demo import publish_demo
 
@@ -96,11 +117,11 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         print(f"  {bootstrap_hint}.venv/bin/qbus publish schemas/examples/deviation.json")
         print(f"  {bootstrap_hint}.venv/bin/qbus tail accepted --from-beginning")
         print(f"  {bootstrap_hint}.venv/bin/qbus tail deadletter --from-beginning")
-        print(f"  QBUS_AGREEMENTS_DIR={settings.agreements_dir} .venv/bin/qbus obligations")
+        print(f"  {bootstrap_hint}.venv/bin/qbus obligations --overdue")
         print("  .venv/bin/qbus ledger verify")
         print(f"  metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
         print("Ctrl-C stops everything.", flush=True)
-        while worker.process.poll() is None and broker.process.poll() is None:
+        while all(p.poll() is None for p in (worker.process, broker.process, dashboard.process)):
             time.sleep(0.5)
         print("a component stopped; see the logs in", state)
         return 1
@@ -108,5 +129,7 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         print("\nstopping ...")
         return 0
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         worker.stop()
         broker.stop()

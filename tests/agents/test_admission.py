@@ -79,3 +79,19 @@ def test_a_tampered_signed_event_is_refused():
     signed = sign_event(event(), private, "qms-cmox-01-k1")
     signed["payload"] = dict(signed["payload"], description="edited after signing")
     assert refusal(admission, signed).reason_code == "BAD_SIGNATURE"
+
+
+@pytest.mark.clause("Art. 14")
+def test_the_dashboards_signed_actions_are_trusted_through_its_key_file(tmp_path):
+    """The dashboard signs what its users do with its own key; the bus trusts that key file."""
+    from agents.dashboard.actions import DashboardSigner
+
+    signer = DashboardSigner(tmp_path / "dashboard.key")
+    keys = signer.write_public_key(tmp_path / "dashboard-keys.json")
+    holder_qa = {"system": "DASHBOARD", "instance": "qbus-dashboard", "party_id": "HOLDER-A",
+                 "party_role": "HOLDER", "user": "张敏 Zhang Min <qa.a>"}
+    ack = signer(event(event_type="deviation.acknowledged", source=holder_qa))
+    with pytest.raises(Refusal) as caught:
+        Admission(agreement_set())(ack)          # without the key file: an unknown key
+    assert caught.value.reason_code == "BAD_SIGNATURE"
+    Admission(agreement_set(), trusted_keys=keys)(ack)
