@@ -90,8 +90,11 @@ def accepted_from_ledger(ledger, schemas):
     for record in ledger.iter(kinds=["event"]):
         if (record.event_type or "").split(".", 1)[0] not in intake:
             continue
+        data = record.data
+        if data.get("copy_of_event_id"):  # a holder's copy of an event, not an input
+            continue
         try:
-            yield validate_event(record.data, schemas)[1]
+            yield validate_event(data, schemas)[1]
         except EventInvalid as exc:
             log.error("compliance: ledger record %s does not validate any more, skipped in the replay: %s",
                       record.event_type, exc)
@@ -141,6 +144,8 @@ def install(app, bus, rules: ComplianceRules | None = None) -> ComplianceRules:
             for bus_record in emitted:
                 await bus.emit(bus_record)
             for holder_id, copy in inbox:
+                if copy.get("copy_of_event_id"):
+                    bus.record(copy)  # the receiving holder's own record, in its agreement's chain
                 await bus.topic(bus.catalogue.inbox(holder_id)).send(key=item_key(copy),
                                                                      value=bus.codec.encode_event(copy))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from agents.emitted import derived_id
 from agents.redaction import copy_for_holder
 from schemas import SchemaSet, default_schemas
 
@@ -134,6 +135,11 @@ def route(event: dict, agreements, schemas: SchemaSet | None = None, catalogue=N
             event, holder_id=addressee.holder_id, agreement_id=addressee.agreement_id,
             product=addressee.product, agreements=agreements, strip_confidential=fanout,
             drop_batch=not addressee.own, schemas=schemas, at=at)
+        if addressee.agreement_id != event.get("agreement_id"):
+            # A copy under another agreement is that holder's own record: its own id, pointing
+            # at the original, so it can be kept in that agreement's ledger chain.
+            copy["event_id"] = derived_id("copy", event.get("event_id"), addressee.agreement_id)
+            copy["copy_of_event_id"] = event.get("event_id")
         # Art. 10: every outbound copy goes to the addressed holder's own inbox topic only.
         topic = catalogue.inbox(addressee.holder_id) if catalogue is not None else None
         deliveries.append(Delivery(addressee.holder_id, addressee.agreement_id, topic, copy,

@@ -44,7 +44,7 @@ class ObligationsService:
         since = (last_recorded - REPLAY_MARGIN) if last_recorded else None
         pending = []
         for record in ledger.iter(kinds=["event"], since=since):
-            if (record.event_type or "").split(".")[0] in intake:
+            if (record.event_type or "").split(".")[0] in intake and not record.data.get("copy_of_event_id"):
                 _, event = validate_event(record.data, self.schemas)
                 pending += self.on_event(event)
         return open_count, pending

@@ -60,8 +60,8 @@ def evaluate(state: RuleState, event: dict, agreements, now: datetime | None = N
     now = now or datetime.now(timezone.utc)
     schemas = schemas or default_schemas()
     outcome = Outcome()
-    if _from_bus(event):
-        # The bus's own records are not rule input (they are outcomes of it).
+    if _from_bus(event) or event.get("copy_of_event_id"):
+        # The bus's own records and its copies for holders are not rule input (they are outcomes of it).
         state.seen.add(event_id)
         return outcome
     published = as_utc(event.get("published_at")) or now

@@ -126,18 +126,27 @@ def test_significant_risk_suspends_production_within_a_second_of_intake(send, re
 
 
 @pytest.mark.clause("Art. 8", "Art. 10")
-def test_coline_notice_reaches_both_holders_redacted_and_nobody_else(send, reader, catalogue):
+def test_coline_notice_reaches_both_holders_redacted_and_nobody_else(send, reader, catalogue, rules_settings):
+    from streams.ledger import open_ledger
+
     event = now_event("coline_change.notified", A_INJ, payload={
         "risk_assessment_conclusion": "acceptable (RA-1)", "risk_acceptable": True,
         "new_product_holder": "HOLDER-B", "new_product_name": "secret product"})
     send(event)
-    mine = lambda r: r.value is not None and r.value["event_id"] == event["event_id"]
+    mine = lambda r: r.value is not None and event["event_id"] in (r.value["event_id"], r.value.get("copy_of_event_id"))
     [a] = reader(catalogue.inbox("HOLDER-A")).collect(lambda f: len(f) >= 1, timeout=30, where=mine)
     [b] = reader(catalogue.inbox("HOLDER-B")).collect(lambda f: len(f) >= 1, timeout=30, where=mine)
     assert (a.value["agreement_id"], b.value["agreement_id"]) == ("QA-HOLDERA-CMOX-001", "QA-HOLDERB-CMOX-001")
     assert a.value["payload"]["new_product_name"] is None and b.value["payload"]["new_product_holder"] is None
     assert "HOLDER-A" not in str(b.value) and "HOLDER-B" not in str(a.value)
     assert reader(catalogue.inbox("HOLDER-C")).collect(lambda f: False, timeout=3, where=mine) == []
+    # B's copy is B's own record: its own id, pointing at the original, in B's ledger chain.
+    assert b.value["event_id"] != event["event_id"] and b.value["copy_of_event_id"] == event["event_id"]
+    with open_ledger(rules_settings.ledger) as ledger:
+        stored = ledger.get(b.value["event_id"])
+        assert stored is not None and stored.chain == "QA-HOLDERB-CMOX-001"
+        assert stored.data["payload"]["new_product_holder"] is None
+        assert ledger.verify().ok
 
 
 @pytest.mark.clause("Art. 8")
