@@ -161,7 +161,32 @@ def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
     intake.install(app, bus)
     obligations_agent.install(app, bus, extra_openers=[rules.opener])
     notifier_agent.install(app, bus)
+    install_lag_gauge(app, bus)
     return app, bus
+
+
+LAG_SECONDS = 10.0
+
+
+def install_lag_gauge(app, bus) -> None:
+    """Consumer lag per assigned partition: broker high-water mark minus the committed offset.
+
+    On Tansu the high-water mark is the base offset of the last batch + 1 (BROKER.md), so lag
+    reads low there; on Kafka it is exact. Nothing in the bus decides from it: it is for alerts.
+    """
+    @app.timer(interval=LAG_SECONDS)
+    async def measure_lag():
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # not known yet right after a rebalance
+                continue
+            committed = consumer._committed_offset.get(tp)  # Faust keeps the last commit per partition
+            if high is None:
+                continue
+            lag = max(0, high - (committed + 1 if committed is not None else 0))
+            bus.metrics.set_consumer_lag(app.conf.id, tp.topic, tp.partition, lag)
 
 
 def holder_ids(settings: Settings) -> tuple[str, ...]:

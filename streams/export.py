@@ -10,13 +10,28 @@ complete, tamper-evident record. `export_package` writes into an empty folder:
 - ``dead_letters.jsonl``: what was refused for this agreement and why (only when there is some);
 - ``keys.json``: the public keys that signed events in the package (when a key registry is given);
 - ``report.html``: the human-readable report (zh/en), printable to PDF;
-- ``manifest.json``: the range, counts, each file's SHA-256, and the slice's anchors.
+- ``manifest.json``: the range, counts, each file's SHA-256, the slice's anchors, the audience and
+  what was withheld from it.
+
+Audience. A ``holder`` package (the default) shows the holder what the bus showed it: a fan-out
+notice published under the holder's agreement (co-line change, site-wide inspection outcome,
+adverse credit record against the manufacturer) is written without its business-confidential
+fields (Art. 8: "where business confidential information is involved, it may be omitted from the
+notification"), by the rules of ``agents/redaction.py``: the fields the schema marks confidential
+plus those the event lists in ``confidential_fields``, each set to its empty value so the event
+still fits its schema. Such a line says which fields in ``redacted`` and keeps the record's stored
+``hash`` and ``prev_hash``. A ``full`` package (the manufacturer, or an inspector with full access)
+carries the records as stored.
 
 The agreement's hash chain makes the slice verifiable on its own: records are a contiguous run of
 the chain (recorded_at never goes backwards in a chain), the first record's ``prev_hash`` is the
 anchor stated in the manifest, each next record links to the one before, and the manifest states
 the last hash and the chain head at export. `verify_package` re-hashes the files, re-walks the
-slice and re-checks signatures, with no access to the ledger.
+slice and re-checks signatures, with no access to the ledger. A redacted record's content hash
+cannot be recomputed (its original fields are not in the package): the walk checks its place and
+its links instead (its prev_hash is the previous record's hash, and the next record links to its
+hash), so changing its hash still breaks the chain; `qbus ledger verify` on the full ledger checks
+its content.
 """
 from __future__ import annotations
 
@@ -29,9 +44,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agents.redaction import confidential_paths, remove_paths
+from agents.routing import fanout_scope
+from schemas import SchemaSet, default_schemas
 from streams.canonical import canonical_json, format_timestamp, parse_timestamp
 from streams.ledger.base import Ledger, signature_checker
-from streams.ledger.chain import GENESIS_HASH, LedgerRecord, Problem, VerifyReport, chain_for, verify_records
+from streams.ledger.chain import (GENESIS_HASH, ChainWalker, LedgerRecord, Problem, VerifyReport, chain_for,
+                                  compute_hash)
 from streams.ledger.report import render_report
 
 PACKAGE_FORMAT = "qbus-inspection-package"
@@ -40,6 +59,12 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 EVENTS_FILE, DEAD_LETTERS_FILE, KEYS_FILE = "events.jsonl", "dead_letters.jsonl", "keys.json"
 REPORT_FILE, MANIFEST_FILE = "report.html", "manifest.json"
 RECORD_FILES = {"event": EVENTS_FILE, "dead_letter": DEAD_LETTERS_FILE}
+AUDIENCES = ("holder", "full")
+REDACTED = "redacted"  # the JSON-line key listing the dotted paths removed from a record's body
+REDACTION_BASIS = ("Art. 8: where business confidential information is involved, it may be omitted from the "
+                   "notification. Fan-out notices (co-line changes, site-wide inspection outcomes, adverse credit "
+                   "records against the manufacturer) are written without their business-confidential fields, as "
+                   "the bus delivers them to holders.")
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,8 @@ class PackageSummary:
     dead_letters: int
     manifest_sha256: str  # give this to the recipient by another channel: it pins the whole package
     ledger_ok: bool
+    audience: str = "holder"
+    redacted: int = 0     # records written without their business-confidential fields (Art. 8)
 
 
 def tool_version() -> str:
@@ -79,13 +106,52 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def withheld_paths(event: dict, schemas: SchemaSet | None = None) -> set[str]:
+    """The business-confidential fields a holder's copy of `event` goes without (Art. 8).
+
+    The bus's rule (`agents.routing`, `agents.redaction`, the dashboard): a fan-out notice loses the
+    fields its schema marks confidential and those it lists in ``confidential_fields`` in every
+    holder's copy, the publishing agreement's holder included; other events reach their own holder whole.
+    """
+    if fanout_scope(event) is None:
+        return set()
+    return confidential_paths(event, schemas)
+
+
+def redact_record(record: LedgerRecord, schemas: SchemaSet | None = None) -> tuple[LedgerRecord, list[str]]:
+    """`record` as a holder package carries it, and the dotted paths whose values were removed.
+
+    Fields already empty are not listed; a record with nothing to remove comes back unchanged. The
+    body's ``signature`` is cleared as in the bus's holder copies (it signed the original); the
+    record's columns, its ``hash`` and ``prev_hash`` included, stay as stored.
+    """
+    if record.kind != "event":
+        return record, []
+    event = record.data
+    removed = []
+    for path in sorted(withheld_paths(event, schemas)):
+        before = canonical_json(event)
+        if remove_paths(event, [path], schemas) and canonical_json(event) != before:
+            removed.append(path)
+    if not removed:
+        return record, []
+    event["signature"] = None
+    return replace(record, body=canonical_json(event)), removed
+
+
 def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, end: date | datetime,
                    out_dir: str | Path, *, tz: str | ZoneInfo = DEFAULT_TIMEZONE, keys=None,
-                   now: datetime | None = None) -> PackageSummary:
+                   now: datetime | None = None, audience: str = "holder",
+                   schemas: SchemaSet | None = None) -> PackageSummary:
     """Write the inspection package of `agreement_id` for records recorded in [start, end) to `out_dir`.
 
     `keys` (a `streams.signing.KeyRegistry`) adds keys.json with the public keys that signed.
+    `audience`: ``"holder"`` (default) leaves out business-confidential fields of fan-out notices
+    (Art. 8); ``"full"`` writes every record as stored (the manufacturer, an inspector with full access).
     """
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    schemas = schemas or default_schemas()
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     lower, upper = resolve_range(start, end, zone)
     out = Path(out_dir)
@@ -97,6 +163,15 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
     ledger_check = ledger.verify(agreement_id)
     head = ledger.heads().get(chain)
     records = sorted(ledger.iter(agreement=agreement_id, since=lower, until=upper), key=lambda r: r.chain_seq)
+    redactions: dict[str, list[str]] = {}
+    if audience == "holder":
+        written = []
+        for record in records:
+            shown, removed = redact_record(record, schemas)
+            if removed:
+                redactions[record.record_key] = removed
+            written.append(shown)
+        records = written
 
     files: dict[str, dict[str, Any]] = {}
     for kind, name in RECORD_FILES.items():
@@ -104,7 +179,10 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
         if chosen or kind == "event":
             with (out / name).open("w", encoding="utf-8", newline="\n") as handle:
                 for record in chosen:
-                    handle.write(canonical_json(record.to_export()) + "\n")
+                    line = record.to_export()
+                    if record.record_key in redactions:
+                        line[REDACTED] = redactions[record.record_key]
+                    handle.write(canonical_json(line) + "\n")
             files[name] = {"records": len(chosen)}
     if keys is not None:
         used = {r.key_id for r in records if r.key_id}
@@ -119,9 +197,10 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
         "last_hash": records[-1].hash if records else None,
         "head_chain_seq": head.last_chain_seq if head else None, "head_hash": head.last_hash if head else None,
         "ledger_ok": ledger_check.ok, "ledger_summary": ledger_check.summary().splitlines()[0],
+        "audience": audience, "redacted": len(redactions),
     }
     html = render_report(records, agreement_id=agreement_id, tz=zone, start=lower, end=upper,
-                         generated_at=generated_at, integrity=integrity)
+                         generated_at=generated_at, integrity=integrity, withheld=set(redactions))
     (out / REPORT_FILE).write_text(html, encoding="utf-8")
     files[REPORT_FILE] = {}
     for name, entry in files.items():
@@ -141,29 +220,146 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
                   "anchor_prev_hash": integrity["anchor_prev_hash"], "last_hash": integrity["last_hash"],
                   "head_at_export": {"chain_seq": integrity["head_chain_seq"], "hash": integrity["head_hash"]}},
         "ledger_verified_at_export": {"ok": ledger_check.ok, "summary": ledger_check.summary()},
+        "audience": audience,
+        "redaction": _redaction_manifest(audience, records, redactions),
         "files": dict(sorted(files.items())),
     }
     text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     (out / MANIFEST_FILE).write_text(text, encoding="utf-8")
     return PackageSummary(out, len(records), manifest["records"]["events"], manifest["records"]["dead_letters"],
-                          hashlib.sha256(text.encode("utf-8")).hexdigest(), ledger_check.ok)
+                          hashlib.sha256(text.encode("utf-8")).hexdigest(), ledger_check.ok, audience,
+                          len(redactions))
 
 
-def _read_records(path: Path, report: VerifyReport) -> list[LedgerRecord]:
+def _redaction_manifest(audience: str, records: list[LedgerRecord], redactions: dict[str, list[str]]) -> dict:
+    """What the audience does not see, and why: counts per field and the records concerned."""
+    if audience == "full":
+        return {"records": 0, "note": "full package: every record as stored in the ledger, nothing withheld"}
+    fields: dict[str, int] = {}
+    for paths in redactions.values():
+        for path in paths:
+            fields[path] = fields.get(path, 0) + 1
+    return {
+        "records": len(redactions), "basis": REDACTION_BASIS, "fields": dict(sorted(fields.items())),
+        "redacted_records": [{"record_key": r.record_key, "chain_seq": r.chain_seq, "event_type": r.event_type,
+                              "paths": redactions[r.record_key]} for r in records if r.record_key in redactions],
+        "verification": "the content hash of these records cannot be recomputed from the package; the chain "
+                        "links around them are checked, and `qbus ledger verify` on the full ledger checks their content",
+    }
+
+
+def _read_records(path: Path, report: VerifyReport, marks: dict[str, Any]) -> list[LedgerRecord]:
+    """The records of a JSON Lines file; `marks` gets the ``redacted`` list of each line that has one."""
     records = []
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             try:
-                records.append(LedgerRecord.from_export(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
+                obj = json.loads(line)
+                record = LedgerRecord.from_export(obj)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 report.problems.append(Problem("edited", f"line {number} is not a ledger record: {exc}", file=path.name))
+                continue
+            records.append(record)
+            if REDACTED in obj:
+                marks[record.record_key] = obj[REDACTED]
     return records
 
 
-def verify_package(directory: str | Path, *, keys=None) -> VerifyReport:
+class _PackageWalker(ChainWalker):
+    """The chain walk of a package, where a redacted record is checked for its place and links only.
+
+    Its original fields are not in the package, so its stored hash cannot be recomputed nor its
+    signature re-checked. A stand-in carrying the recomputed hash passes the content check, and every
+    other check (position, order, the link to the record before) runs on the record's own columns;
+    the walker then keeps the record itself, stored hash included, for the next record's link. So a
+    changed hash on a redacted record breaks the link to the record after it (or the manifest's last hash).
+    """
+
+    def __init__(self, *args, redacted: frozenset[str] = frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.redacted = redacted
+
+    def _check(self, record: LedgerRecord) -> None:
+        if record.record_key not in self.redacted:
+            return super()._check(record)
+        check, self.check_signature = self.check_signature, None
+        try:
+            return super()._check(replace(record, hash=compute_hash(record)))
+        finally:
+            self.check_signature = check
+
+
+def _walk_package(records: list[LedgerRecord], anchors: dict[str, tuple[int, str]], redacted: frozenset[str],
+                  lookup, check_signature, report: VerifyReport) -> None:
+    walkers: dict[str, _PackageWalker] = {}
+    for record in records:
+        walker = walkers.get(record.chain)
+        if walker is None:
+            first_seq, anchor = anchors.get(record.chain, (1, GENESIS_HASH))
+            walker = walkers[record.chain] = _PackageWalker(
+                record.chain, report, anchor_hash=anchor, first_chain_seq=first_seq, lookup=lookup,
+                check_signature=check_signature, redacted=redacted)
+        walker.feed(record)
+
+
+def _check_redactions(manifest: dict, records: list[LedgerRecord], marks: dict[str, Any], origin: dict[str, str],
+                      report: VerifyReport, schemas: SchemaSet) -> frozenset[str]:
+    """The marked records that are redactions the manifest states and the rules allow; the others are problems.
+
+    A mark is accepted only where the manifest lists the same record with the same fields, the
+    package is a holder package, and the fields are business-confidential fields of that event
+    (Art. 8) now empty: marking another record "redacted" does not excuse it from the hash check.
+    """
+    audience = manifest.get("audience", "full")  # packages from before audiences carried records as stored
+    redaction = manifest.get("redaction") or {}
+    listed = {str(r.get("record_key")): r.get("paths") for r in redaction.get("redacted_records") or ()
+              if isinstance(r, dict)}
+    if redaction.get("records", len(listed)) != len(listed):
+        report.problems.append(Problem("manifest", f"the manifest says {redaction.get('records')} records were "
+                                                   f"redacted but lists {len(listed)}", file=MANIFEST_FILE))
+    by_key = {r.record_key: r for r in records}
+    accepted = set()
+    for key, paths in marks.items():
+        record = by_key[key]
+
+        def problem(detail: str) -> None:
+            report.problems.append(Problem("edited", detail, record.chain, record.seq, record.chain_seq, key,
+                                           origin.get(key)))
+        if audience != "holder":
+            problem(f"marked as redacted in a {audience} package, which carries records as stored")
+        elif key not in listed or listed[key] != paths:
+            problem("marked as redacted, but the manifest does not list this redaction")
+        elif not isinstance(paths, list) or not paths or record.kind != "event":
+            problem("its redaction mark is not a list of an event's fields")
+        else:
+            event = record.data
+            allowed = withheld_paths(event, schemas)
+            if not set(paths) <= allowed:
+                problem(f"marked as redacted, but {', '.join(sorted(set(paths) - allowed))} "
+                        "is not a business-confidential field of this event")
+                continue
+            blank = json.loads(record.body)
+            remove_paths(blank, paths, schemas)
+            if canonical_json(blank) != record.body:
+                problem("marked as redacted, but its redacted fields still carry values")
+                continue
+            accepted.add(key)
+    for key in sorted(set(listed) - set(marks)):
+        record = by_key.get(key)
+        report.problems.append(Problem("manifest", "the manifest lists it as redacted, but "
+                                       + ("the package has no such record" if record is None else "its line is not marked"),
+                                       record.chain if record else None, record.seq if record else None,
+                                       record.chain_seq if record else None, key,
+                                       origin.get(key, MANIFEST_FILE)))
+    return frozenset(accepted)
+
+
+def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | None = None) -> VerifyReport:
     """Check an inspection package offline: file hashes, counts, range, and the chain of its records.
 
     Signatures are re-checked against `keys`, or else the package's own keys.json when it has one.
+    Records of a holder package that were written without their business-confidential fields
+    (Art. 8) are checked for their place in the chain and their links; a note says so.
     """
     folder = Path(directory)
     report = VerifyReport()
@@ -189,9 +385,10 @@ def verify_package(directory: str | Path, *, keys=None) -> VerifyReport:
 
     records: list[LedgerRecord] = []
     origin: dict[str, str] = {}
+    marks: dict[str, Any] = {}
     for kind, name in RECORD_FILES.items():
         if (folder / name).is_file():
-            found = _read_records(folder / name, report)
+            found = _read_records(folder / name, report, marks)
             origin.update((r.record_key, name) for r in found)
             expected = manifest.get("files", {}).get(name, {}).get("records")
             if expected is not None and expected != len(found):
@@ -199,6 +396,7 @@ def verify_package(directory: str | Path, *, keys=None) -> VerifyReport:
             records += found
     records.sort(key=lambda r: r.chain_seq)
     _check_scope(manifest, records, origin, report)
+    redacted = _check_redactions(manifest, records, marks, origin, report, schemas or default_schemas())
 
     chain = manifest["chain"]
     if keys is None and (folder / KEYS_FILE).is_file():
@@ -206,10 +404,9 @@ def verify_package(directory: str | Path, *, keys=None) -> VerifyReport:
         keys = KeyRegistry.load(folder / KEYS_FILE)
     by_hash = {r.hash: r for r in records}
     before = len(report.problems)
-    verify_records(records, anchors={chain["chain"]: (chain.get("first_chain_seq") or 1,
-                                                      chain.get("anchor_prev_hash") or GENESIS_HASH)},
-                   lookup=by_hash.get, check_signature=signature_checker(keys) if keys is not None else None,
-                   report=report)
+    _walk_package(records, {chain["chain"]: (chain.get("first_chain_seq") or 1,
+                                             chain.get("anchor_prev_hash") or GENESIS_HASH)},
+                  redacted, by_hash.get, signature_checker(keys) if keys is not None else None, report)
     report.problems[before:] = [replace(p, file=origin.get(p.record_key)) for p in report.problems[before:]]
     last = records[-1] if records else None
     if (last.hash if last else None) != chain.get("last_hash") or (last.chain_seq if last else None) != chain.get("last_chain_seq"):
@@ -217,6 +414,17 @@ def verify_package(directory: str | Path, *, keys=None) -> VerifyReport:
                                                   f"but the manifest says #{chain.get('last_chain_seq')} "
                                                   f"({str(chain.get('last_hash'))[:16]}…): records were removed from the end",
                                        chain=chain["chain"], file=origin.get(last.record_key) if last else EVENTS_FILE))
+    if redacted:
+        count = f"{len(redacted)} record{'s' if len(redacted) != 1 else ''} had"
+        if report.ok:
+            report.notes.append(
+                f"{count} business-confidential fields removed (Art. 8); their content hash cannot be recomputed "
+                "from the package, but the chain links around them hold and the hashes match the ledger's "
+                "(`qbus ledger verify` on the full ledger checks them); their signatures, made over the original, "
+                "are not re-checked here")
+        else:
+            report.notes.append(f"{count} business-confidential fields removed (Art. 8); their content hash cannot "
+                                "be recomputed from the package, only their place in the chain is checked")
     return report
 
 

@@ -563,8 +563,16 @@ class ObligationEngine:
         item_ref = spec.item_ref or event["item_ref"]
         event_id = event.get("event_id") or ""
         oid = obligation_id(target.agreement_id, item_ref, spec.kind, event_id, spec.discriminator)
-        if oid in self._open or oid in self._closed:
+        if oid in self._closed:
             return []  # a replay of the opening event
+        if oid in self._open:
+            if not spec.satisfied_by_opening_event:
+                return []  # a replay of the opening event
+            # Restored open although its own opening event performs it: a crash fell between
+            # recording 'opened' and 'satisfied'. Finish it now instead of leaving it open forever.
+            ob = self._open[oid]
+            self._remove(ob)
+            return self._perform_at_once(ob, event, event_id, published, [])
         ob = Obligation(
             obligation_id=oid,
             agreement_id=sys.intern(target.agreement_id),
@@ -589,23 +597,29 @@ class ObligationEngine:
         )
         changes = [Change("opened", ob, published)]
         if spec.satisfied_by_opening_event:
-            if published <= ob.due_at:
-                self._mark_closed(oid, published)
-                changes.append(Change("satisfied", ob._replace(state=State.SATISFIED, satisfied_by_event_id=event_id),
-                                      published, reason=f"{event.get('event_type')} {event_id} published in time"))
-            else:
-                # Art. 7: a notification later than agreed is a breach, recorded at once.
-                late = published - ob.due_at
-                reason = (f"late notification: published {_iso(published)}, due {_iso(ob.due_at)} "
-                          f"({human_span(late)} late)")
-                breached = ob._replace(state=State.BREACHED, satisfied_by_event_id=event_id, late=True)
-                self._mark_closed(oid, published)
-                changes.append(Change("breached", breached, published, reason=reason, breach="late_notification"))
-                changes.append(Change("satisfied", breached._replace(state=State.SATISFIED), published,
-                                      reason=reason))
-            return changes
+            return self._perform_at_once(ob, event, event_id, published, changes)
         self._insert(ob)
         heapq.heappush(self._heap, (ob.due_at.timestamp(), oid, -1))
+        return changes
+
+    def _perform_at_once(self, ob: Obligation, event: dict, event_id: str, published: datetime,
+                         changes: list[Change]) -> list[Change]:
+        """The opening event is itself the performance (NOTIFY): satisfied, or a late breach."""
+        oid = ob.obligation_id
+        if published <= ob.due_at:
+            self._mark_closed(oid, published)
+            changes.append(Change("satisfied", ob._replace(state=State.SATISFIED, satisfied_by_event_id=event_id),
+                                  published, reason=f"{event.get('event_type')} {event_id} published in time"))
+        else:
+            # Art. 7: a notification later than agreed is a breach, recorded at once.
+            late = published - ob.due_at
+            reason = (f"late notification: published {_iso(published)}, due {_iso(ob.due_at)} "
+                      f"({human_span(late)} late)")
+            breached = ob._replace(state=State.BREACHED, satisfied_by_event_id=event_id, late=True)
+            self._mark_closed(oid, published)
+            changes.append(Change("breached", breached, published, reason=reason, breach="late_notification"))
+            changes.append(Change("satisfied", breached._replace(state=State.SATISFIED), published,
+                                  reason=reason))
         return changes
 
     def _shared(self, names: tuple[str, ...]) -> tuple[str, ...]:

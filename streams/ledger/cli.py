@@ -54,6 +54,9 @@ def register(subparsers) -> None:
                         help="last day (local, included) or an ISO time (excluded)")
     export.add_argument("--tz", default=None, help="the agreement's time zone (default Asia/Shanghai)")
     export.add_argument("--keys", metavar="FILE", type=Path, help="key registry JSON: ship the signing keys used")
+    export.add_argument("--full", action="store_true",
+                        help="write every record as stored (manufacturer, inspector with full access); default: a "
+                             "holder package without the business-confidential fields of fan-out notices (Art. 8)")
     export.add_argument("out", metavar="OUT", type=Path, help="an empty or new folder")
     _add_ledger_option(export)
     export.set_defaults(func=cmd_export)
@@ -111,11 +114,13 @@ def cmd_export(args) -> int:
     with ledger:
         try:
             summary = export_package(ledger, args.agreement, args.start, args.end, args.out,
-                                     tz=args.tz or DEFAULT_TIMEZONE, keys=_load_keys(args.keys))
+                                     tz=args.tz or DEFAULT_TIMEZONE, keys=_load_keys(args.keys),
+                                     audience="full" if args.full else "holder")
         except (FileExistsError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    print(f"wrote {summary.out_dir}: {summary.events} events, {summary.dead_letters} dead letters")
+    print(f"wrote {summary.out_dir}: {summary.events} events, {summary.dead_letters} dead letters"
+          + (f", {summary.redacted} with confidential fields withheld (Art. 8)" if summary.redacted else ""))
     print(f"manifest.json sha256 {summary.manifest_sha256} (send this to the recipient separately)")
     if not summary.ledger_ok:
         print("warning: the ledger's chain for this agreement did not verify at export; see manifest.json",

@@ -95,6 +95,16 @@ UI = {
     "integrity": ("数据完整性", "Data integrity"), "batch": ("批号", "Batch"), "classification": ("分级", "Classification"),
     "status": ("状态", "Status"), "corrects": ("更正", "Corrects"), "corrected_by": ("已被更正", "Corrected by"),
     "earlier": ("本期之前已有记录", "earlier events fall before this period"),
+    "audience": ("读者范围", "Audience"), "redacted": ("已删除商业保密信息的记录", "Records with confidential fields withheld"),
+}
+
+# Art. 8: shown on an event written to a holder package without its business-confidential fields.
+WITHHELD = "(confidential fields withheld / 已删除商业保密信息)"
+
+AUDIENCE_LABELS: dict[str, tuple[str, str]] = {
+    "holder": ("持有人版：共线变更、检查结果、不良信用记录等通知中的商业保密信息已删除（第八条）",
+               "holder package: business-confidential fields of fan-out notices withheld (Art. 8)"),
+    "full": ("完整版：全部记录按台账原样导出", "full package: every record as stored in the ledger"),
 }
 
 

@@ -19,8 +19,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from streams.canonical import parse_timestamp
 from streams.ledger.chain import LedgerRecord
-from streams.ledger.labels import (ART7_CATEGORIES, BUS_CATEGORIES, CATEGORY_LABELS, CLASSIFICATION_LABELS,
-                                   OBLIGATION_KIND_LABELS, ROLE_LABELS, SIGN_OFF_ACTIONS, UI, both, event_label)
+from streams.ledger.labels import (ART7_CATEGORIES, AUDIENCE_LABELS, BUS_CATEGORIES, CATEGORY_LABELS,
+                                   CLASSIFICATION_LABELS, OBLIGATION_KIND_LABELS, ROLE_LABELS, SIGN_OFF_ACTIONS, UI,
+                                   WITHHELD, both, event_label)
 
 ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 MAX_DETAILS = 10
@@ -41,6 +42,7 @@ class EventRow:
     sort_key: tuple = ()
     corrects: str | None = None
     corrected_by: list[str] = field(default_factory=list)
+    withheld: bool = False  # written without its business-confidential fields (Art. 8)
 
 
 @dataclass
@@ -157,8 +159,9 @@ def _row(record: LedgerRecord, event: Mapping[str, Any], local: LocalTime) -> Ev
 
 
 class ReportBuilder:
-    def __init__(self, tz: ZoneInfo):
+    def __init__(self, tz: ZoneInfo, withheld: Iterable[str] = ()):
         self.local = LocalTime(tz)
+        self.withheld = frozenset(withheld)
         self.products: dict[str, ProductView] = {}
         self.rows: dict[str, EventRow] = {}
         self.dead_letters: list[dict] = []
@@ -181,6 +184,7 @@ class ReportBuilder:
                 product.get("code") or "—", product.get("generic_name") or "", product.get("dosage_form") or "",
                 product.get("sterile"))
         row = _row(record, data, self.local)
+        row.withheld = record.record_key in self.withheld
         self.rows[record.record_key] = row
         if record.corrects_key and record.corrects_key in self.rows:
             self.rows[record.corrects_key].corrected_by.append(record.record_key)
@@ -231,8 +235,9 @@ class ReportBuilder:
 
 
 def render_report(records: Iterable[LedgerRecord], *, agreement_id: str, tz: ZoneInfo, start: datetime, end: datetime,
-                  generated_at: datetime, integrity: Mapping[str, Any]) -> str:
-    builder = ReportBuilder(tz)
+                  generated_at: datetime, integrity: Mapping[str, Any], withheld: Iterable[str] = ()) -> str:
+    """`withheld`: record keys of events written without their business-confidential fields (Art. 8)."""
+    builder = ReportBuilder(tz, withheld)
     for record in records:
         builder.add(record)
     for product in builder.products.values():
@@ -240,7 +245,8 @@ def render_report(records: Iterable[LedgerRecord], *, agreement_id: str, tz: Zon
             item.events.sort(key=lambda row: row.sort_key)  # a timeline runs in the order things happened
     env = Environment(loader=PackageLoader("streams.ledger", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined)
-    env.globals.update(ui={k: f"{zh} {en}" for k, (zh, en) in UI.items()}, local=builder.local)
+    env.globals.update(ui={k: f"{zh} {en}" for k, (zh, en) in UI.items()}, local=builder.local, withheld=WITHHELD,
+                       audiences={k: f"{zh} {en}" for k, (zh, en) in AUDIENCE_LABELS.items()})
     return env.get_template("inspection_report.html").render(
         agreement_id=agreement_id, holder=builder.parties.get("holder"), manufacturer=builder.parties.get("manufacturer"),
         tz=str(tz), offset=builder.local.offset(start), start=start, end=end, generated_at=generated_at,

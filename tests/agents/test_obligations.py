@@ -272,6 +272,24 @@ def test_restore_rebuilds_the_same_open_set_and_next_firing(agreements):
     assert not any(step in (1, 2) for _, action, step in later(restored) if action == "escalated")
 
 
+def test_a_crash_between_opened_and_satisfied_is_finished_on_replay(agreements):
+    """The notification opens NOTIFY and satisfies it at once; if only 'opened' reached the
+    ledger before a crash, replaying the event must satisfy it, not leave it open forever."""
+    original = ObligationEngine(agreements, Clock())
+    report = event("deviation.reported", item="DEV-9", classification="MAJOR")
+    changes = original.on_event(report)
+    notify_opened = [c for c in changes if c.obligation.kind is Kind.NOTIFY and c.action == "opened"]
+    before_crash = [c for c in changes if not (c.obligation.kind is Kind.NOTIFY and c.action == "satisfied")]
+    restored = ObligationEngine(agreements, Clock())
+    restored.restore(json.loads(c.to_json()) for c in before_crash)
+    assert Kind.NOTIFY in {o.kind for o in restored.open_obligations()}
+    finished = restored.on_event(report)                                 # the replay after restart
+    assert [(c.obligation.kind, c.action) for c in finished] == [(Kind.NOTIFY, "satisfied")]
+    assert finished[0].obligation.obligation_id == notify_opened[0].obligation.obligation_id
+    assert Kind.NOTIFY not in {o.kind for o in restored.open_obligations()}
+    assert restored.on_event(report) == []                               # and only once
+
+
 def test_restore_of_satisfied_obligations_keeps_them_closed(agreements):
     original = ObligationEngine(agreements, Clock())
     ledger = original.on_event(event("deviation.reported", classification="CRITICAL", event_id="open-1"))
@@ -398,7 +416,8 @@ def test_format_table(engine):
     assert obligations_cli.format_table([], s(0)) == "no open obligations"
 
 
-def test_cli_reads_a_replay_file(engine, tmp_path):
+def test_cli_reads_a_replay_file(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("QBUS_STATE_DIR", str(tmp_path / "no-ledger-here"))  # not the checkout's var/
     ledger = engine.on_event(event("deviation.reported", classification="CRITICAL"))
     ledger += engine.tick(s(45))
     replay = tmp_path / "replay.jsonl"

@@ -12,7 +12,11 @@ from streams.ledger.cli import main as qbus
 from streams.signing import KeyRegistry, generate_keypair, sign_event
 from tests.streams.test_ledger import AGREEMENT, OTHER, T0, make_dead_letter, make_event
 
-TODAY = datetime.now(timezone(timedelta(hours=8))).date()  # the ledger records "now"; the package is by day
+# The ledger records "now" and a package covers whole local days: take the days around today, so
+# the tests pass at every hour whatever the zone of the report (UTC and Shanghai differ by a day
+# for eight hours of every day).
+TODAY = datetime.now(timezone.utc).date()
+FIRST, LAST = TODAY - timedelta(days=1), TODAY + timedelta(days=1)
 DEV = "DEV-2026-0042"
 HOURS = timedelta(hours=1)
 
@@ -66,7 +70,7 @@ def ledger(tmp_path, signer):
 @pytest.fixture
 def package(ledger, tmp_path, signer):
     out = tmp_path / "package"
-    summary = export_package(ledger, AGREEMENT, TODAY, TODAY, out, keys=signer[1])
+    summary = export_package(ledger, AGREEMENT, FIRST, LAST, out, keys=signer[1])
     assert summary.events == 10 and summary.dead_letters == 1 and summary.ledger_ok
     return out
 
@@ -156,7 +160,7 @@ def test_report_has_both_languages_and_the_item_timeline(package):
 
 
 def test_report_in_another_time_zone(ledger, tmp_path):
-    export_package(ledger, AGREEMENT, TODAY, TODAY, tmp_path / "utc", tz="UTC")
+    export_package(ledger, AGREEMENT, FIRST, LAST, tmp_path / "utc", tz="UTC")
     assert "2026-03-02 01:30:00" in (tmp_path / "utc" / "report.html").read_text(encoding="utf-8")
 
 
@@ -164,14 +168,14 @@ def test_export_refuses_a_folder_that_is_not_empty(ledger, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError):
-        export_package(ledger, AGREEMENT, TODAY, TODAY, tmp_path / "busy")
+        export_package(ledger, AGREEMENT, FIRST, LAST, tmp_path / "busy")
 
 
 def test_cli_export_and_verify_package(ledger, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     out = tmp_path / "cli-package"
-    day = TODAY.isoformat()
-    assert qbus(["export", "--agreement", AGREEMENT, "--from", day, "--to", day, str(out), "--ledger", url]) == 0
+    assert qbus(["export", "--agreement", AGREEMENT, "--from", FIRST.isoformat(), "--to", LAST.isoformat(),
+                 str(out), "--ledger", url]) == 0
     assert "manifest.json sha256" in capsys.readouterr().out
     assert qbus(["ledger", "verify", "--package", str(out)]) == 0
     assert "OK: 11 records" in capsys.readouterr().out
@@ -185,3 +189,195 @@ def test_an_empty_period_gives_an_empty_verifiable_package(ledger, tmp_path):
     export_package(ledger, AGREEMENT, date(2020, 1, 1), date(2020, 1, 31), tmp_path / "empty")
     report = verify_package(tmp_path / "empty")
     assert report.ok and report.records == 0
+
+
+# --- Art. 8: a holder's package leaves out the manufacturer's business-confidential fields -------------
+
+CONFIDENTIAL = {"payload.commercial_volume", "payload.formulation_details", "payload.new_product_holder",
+                "payload.new_product_name", "payload.note"}
+SECRETS = ("HOLDER-B", "Example injection 1 mL:0.25 mg", "30 batches per year", "pH 4.0 citrate buffer",
+           "launch slot reserved for the new customer")
+
+
+def coline_notice():
+    """A co-line notice under holder A's agreement: four schema-marked confidential fields, and one
+    more the publisher lists itself (payload.note)."""
+    from schemas import default_schemas
+    from streams.validation import validate_event
+    from tests.support.events import example
+
+    event = example("coline_change", agreement_id=AGREEMENT, confidential_fields=["payload.note"])
+    event["payload"]["note"] = "launch slot reserved for the new customer"
+    _, value = validate_event(event, default_schemas())
+    return value
+
+
+@pytest.fixture
+def coline_ledger(ledger):
+    notice = coline_notice()
+    ledger.append([notice])
+    # A record after it, so that its hash is what the next record links to.
+    ledger.append([make_event("obligation.opened", notice["item_ref"], role="BUS", instance="qbus", payload={
+        "obligation_id": "OB-9", "kind": "ACKNOWLEDGE", "responsible_role": "HOLDER", "responsible_party_id": "HOLDERA",
+        "description": "确认收到共线变更通知 Acknowledge the co-line notice", "due_at": T0 + 24 * HOURS})])
+    return ledger, notice
+
+
+def package_text(folder):
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()))
+
+
+def notice_line(folder, notice):
+    return next(r for r in read_lines(folder / "events.jsonl") if r["record_key"] == notice["event_id"])
+
+
+def rewrite(folder, name, change):
+    """Edit a file of the package and re-pin it in the manifest, as someone covering their tracks would."""
+    path = folder / name
+    path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    from streams.export import sha256_file
+    manifest["files"][name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def test_holder_package_leaves_out_confidential_fields_and_verifies_with_a_note(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "holder"
+    summary = export_package(ledger, AGREEMENT, FIRST, LAST, out)
+    assert summary.audience == "holder" and summary.redacted == 1 and summary.records == 13
+    everything = package_text(out)
+    for secret in SECRETS:
+        assert secret not in everything
+    line = notice_line(out, notice)
+    assert line["redacted"] == sorted(CONFIDENTIAL)
+    payload = line["body"]["payload"]
+    assert all(payload[p.split(".")[1]] is None for p in CONFIDENTIAL)
+    # What every holder on the line may read stays.
+    assert payload["risk_assessment_conclusion"] == notice["payload"]["risk_assessment_conclusion"]
+    assert payload["control_measures"] == notice["payload"]["control_measures"]
+    # The redacted event still fits its schema.
+    from schemas import default_schemas
+    from streams.validation import validate_event
+    validate_event(line["body"], default_schemas())
+    # Its stored hash and link are kept.
+    stored = ledger.get(notice["event_id"])
+    assert (line["hash"], line["prev_hash"]) == (stored.hash, stored.prev_hash)
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["audience"] == "holder"
+    assert manifest["redaction"]["records"] == 1 and "Art. 8" in manifest["redaction"]["basis"]
+    assert manifest["redaction"]["fields"] == {p: 1 for p in sorted(CONFIDENTIAL)}
+    assert manifest["redaction"]["redacted_records"][0]["record_key"] == notice["event_id"]
+
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("(confidential fields withheld / 已删除商业保密信息)") >= 2  # the item's row and the integrity section
+    assert notice["item_ref"] in html and "共线生产变更 Co-line change" in html
+
+    report = verify_package(out)
+    assert report.ok, report.summary()
+    assert report.records == 13
+    note = " ".join(report.notes)
+    assert "1 record had business-confidential fields removed (Art. 8)" in note
+    assert "content hash cannot be recomputed" in note and "chain links around them hold" in note
+    assert "qbus ledger verify" in note
+
+
+def test_full_package_has_the_originals_and_verifies_as_before(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "full"
+    summary = export_package(ledger, AGREEMENT, FIRST, LAST, out, audience="full")
+    assert summary.audience == "full" and summary.redacted == 0
+    line = notice_line(out, notice)
+    assert "redacted" not in line and line["body"]["payload"]["new_product_holder"] == "HOLDER-B"
+    everything = package_text(out)
+    for secret in SECRETS:
+        assert secret in everything
+    assert "confidential fields withheld" not in (out / "report.html").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["audience"] == "full" and manifest["redaction"]["records"] == 0
+    report = verify_package(out)
+    assert report.ok and report.records == 13 and not report.notes, report.summary()
+
+
+def test_an_unknown_audience_is_refused(ledger, tmp_path):
+    with pytest.raises(ValueError, match="audience"):
+        export_package(ledger, AGREEMENT, FIRST, LAST, tmp_path / "x", audience="everyone")
+
+
+def test_holder_package_still_catches_an_edited_record_that_was_not_redacted(coline_ledger, tmp_path):
+    out = tmp_path / "holder"
+    export_package(coline_ledger[0], AGREEMENT, FIRST, LAST, out)
+    rewrite(out, "events.jsonl", lambda text: text.replace("压差偏低", "压差正常", 1))
+    report = verify_package(out)
+    assert not report.ok
+    edited = [p for p in report.problems if p.record_key]
+    assert edited[0].kind == "edited" and edited[0].chain_seq == 1 and "does not match its hash" in edited[0].detail
+
+
+def test_a_changed_hash_on_a_redacted_record_breaks_the_link_to_the_next(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "holder"
+    export_package(ledger, AGREEMENT, FIRST, LAST, out)
+    stored = ledger.get(notice["event_id"])
+    forged = "f" * 64
+    rewrite(out, "events.jsonl", lambda text: text.replace(f'"hash":"{stored.hash}"', f'"hash":"{forged}"', 1))
+    assert notice_line(out, notice)["hash"] == forged
+    report = verify_package(out)
+    assert not report.ok
+    problem = report.first_problem
+    assert problem.kind == "missing" and problem.chain_seq == stored.chain_seq + 1
+    assert "matches no record here" in problem.detail
+    assert not any("chain links around them hold" in n for n in report.notes)
+
+
+def test_a_changed_link_on_a_redacted_record_fails(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "holder"
+    export_package(ledger, AGREEMENT, FIRST, LAST, out)
+    stored = ledger.get(notice["event_id"])
+    rewrite(out, "events.jsonl", lambda text: text.replace(f'"prev_hash":"{stored.prev_hash}"',
+                                                           f'"prev_hash":"{"e" * 64}"', 1))
+    problem = verify_package(out).first_problem
+    assert problem.kind == "missing" and problem.record_key == notice["event_id"]
+
+
+def test_a_redacted_record_edited_is_caught_by_the_file_hash(coline_ledger, tmp_path):
+    # Its content hash cannot be recomputed, so the manifest's SHA-256 of events.jsonl is what pins it.
+    out = tmp_path / "holder"
+    export_package(coline_ledger[0], AGREEMENT, FIRST, LAST, out)
+    path = out / "events.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace('"risk_acceptable":true', '"risk_acceptable":false', 1),
+                    encoding="utf-8")
+    problem = verify_package(out).first_problem
+    assert problem.file == "events.jsonl" and "SHA-256 does not match" in problem.detail
+
+
+def test_marking_a_record_redacted_does_not_excuse_it_from_the_hash_check(coline_ledger, tmp_path):
+    out = tmp_path / "holder"
+    export_package(coline_ledger[0], AGREEMENT, FIRST, LAST, out)
+
+    def mark_first(text):
+        lines = text.splitlines()
+        first = json.loads(lines[0])
+        first["body"]["payload"]["title"] = "压差正常 pressure fine"
+        first["redacted"] = ["payload.title"]
+        return "\n".join([json.dumps(first, ensure_ascii=False), *lines[1:]]) + "\n"
+    rewrite(out, "events.jsonl", mark_first)
+    problems = verify_package(out).problems
+    assert any(p.kind == "edited" and p.chain_seq == 1 and "manifest does not list" in p.detail for p in problems)
+    assert any(p.kind == "edited" and p.chain_seq == 1 and "does not match its hash" in p.detail for p in problems)
+
+
+def test_a_full_package_with_a_redaction_mark_fails(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "full"
+    export_package(ledger, AGREEMENT, FIRST, LAST, out, audience="full")
+    key = notice["event_id"]
+
+    def mark(text):
+        return "".join(line.replace('{"agreement_id"', '{"redacted":["payload.note"],"agreement_id"', 1)
+                       if key in line else line for line in text.splitlines(keepends=True))
+    rewrite(out, "events.jsonl", mark)
+    problems = verify_package(out).problems
+    assert any(p.record_key == key and "full package" in p.detail for p in problems)
