@@ -134,7 +134,15 @@ class Bus:
         category = event["event_type"].split(".", 1)[0]
         await self.topic(self.catalogue.bus(category)).send(key=item_key(event),
                                                             value=self.codec.encode_event(event))
+        self._count(event)
         return True
+
+    def _count(self, event: dict) -> None:
+        kind = event["event_type"]
+        if kind == "escalation.raised":
+            self.metrics.escalated(event["payload"]["step"])
+        elif kind == "directive.issued" and event["payload"].get("directive") == "SUSPEND_PRODUCTION":
+            self.metrics.directive_issued(event["agreement_id"], "production.suspended")
 
 
 def build_worker(settings: Settings) -> tuple[faust.App, Bus]:

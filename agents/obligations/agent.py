@@ -20,6 +20,7 @@ from streams.validation import validate_event
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+GAUGE_SECONDS = 5.0
 REPLAY_MARGIN = timedelta(minutes=5)
 
 
@@ -57,6 +58,15 @@ class ObligationsService:
             out += change_events(change, self.contexts[change.obligation.obligation_id], now)
         return out
 
+    def counts(self, now: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+        """(agreement, category) -> (open, overdue), for the Prometheus gauges."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for obligation in self.engine.open_obligations():
+            entry = out.setdefault((obligation.agreement_id, obligation.category), [0, 0])
+            entry[0] += 1
+            entry[1] += obligation.due_at <= now
+        return {key: (open_, overdue) for key, (open_, overdue) in out.items()}
+
     def tick(self, now: datetime | None = None) -> list[dict]:
         now = now or datetime.now(timezone.utc)
         out = []
@@ -78,8 +88,7 @@ def install(app, bus, extra_openers=()) -> None:
 
     async def emit_all(events: list[dict]) -> None:
         for event in events:
-            if await bus.emit(event) and event["event_type"] == "escalation.raised":
-                bus.metrics.escalated(event["payload"]["step"])
+            await bus.emit(event)
 
     @app.task
     async def catch_up():
@@ -97,6 +106,19 @@ def install(app, bus, extra_openers=()) -> None:
                 continue
             with bus.metrics.time_processing("obligations"):
                 await emit_all(service.on_event(event))
+
+    reported: set[tuple[str, str]] = set()
+
+    @app.timer(interval=GAUGE_SECONDS)
+    async def report_open_obligations():
+        # Walks every open obligation, so it runs seldom; the tick below stays due-only.
+        counts = service.counts(datetime.now(timezone.utc))
+        for agreement, category in reported - set(counts):
+            bus.metrics.set_obligations(agreement, category, 0, 0)  # gone: say zero, not stale
+        for (agreement, category), (open_, overdue) in counts.items():
+            bus.metrics.set_obligations(agreement, category, open_, overdue)
+        reported.clear()
+        reported.update(counts)
 
     @app.timer(interval=TICK_SECONDS)
     async def tick():

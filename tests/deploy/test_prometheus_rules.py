@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
+from contextlib import contextmanager
 import time
 from pathlib import Path
 
@@ -207,10 +208,10 @@ def overdue_worker():
     server.stop()
 
 
-@pytest.fixture
-def prometheus(tmp_path, overdue_worker):
-    """A real Prometheus scraping the worker every second, with the production overdue rule
-    (same expression) but a 2-second ``for:``."""
+@contextmanager
+def prometheus_scraping(tmp_path, target_port: int):
+    """A real Prometheus scraping 127.0.0.1:target_port every second, with the production overdue
+    rule (same expression) but a 2-second ``for:``."""
     groups = yaml.safe_load(RULES.read_text())["groups"]
     overdue = [dict(r, **{"for": "2s"}) for g in groups for r in g["rules"]
                if r.get("alert") == "QbusObligationOverdue"]
@@ -221,7 +222,7 @@ def prometheus(tmp_path, overdue_worker):
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
         "scrape_configs": [{"job_name": "qbus-worker", "static_configs": [
-            {"targets": [f"127.0.0.1:{overdue_worker.port}"]}]}],
+            {"targets": [f"127.0.0.1:{target_port}"]}]}],
     }))
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
@@ -253,23 +254,47 @@ def prometheus(tmp_path, overdue_worker):
         log.close()
 
 
+@pytest.fixture
+def prometheus(tmp_path, overdue_worker):
+    with prometheus_scraping(tmp_path, overdue_worker.port) as url:
+        yield url
+
+
+def firing_overdue_alerts(prometheus: str, timeout: float = 60, where=lambda labels: True) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    firing: list[dict] = []
+    while time.monotonic() < deadline and not firing:
+        alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        firing = [a for a in alerts if a["labels"]["alertname"] == "QbusObligationOverdue"
+                  and a["state"] == "firing" and where(a["labels"])]
+        time.sleep(0.5)
+    return firing
+
+
 @needs_prometheus
 @pytest.mark.slow
 def test_prometheus_scrapes_qbus_and_the_overdue_alert_fires(prometheus):
     # Prometheus scrapes the worker each second and evaluates the rule each second; after the
     # 2-second for: the alert for QA-A's deviation fires, and QA-B (nothing overdue) stays quiet.
-    deadline = time.monotonic() + 60
-    firing: list[dict] = []
-    while time.monotonic() < deadline:
-        alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        firing = [a for a in alerts
-                  if a["labels"]["alertname"] == "QbusObligationOverdue" and a["state"] == "firing"]
-        if firing:
-            break
-        time.sleep(0.5)
+    firing = firing_overdue_alerts(prometheus)
     assert [(a["labels"]["agreement"], a["labels"]["category"], a["labels"]["severity"])
             for a in firing] == [("QA-A", "deviation", "major")]
     assert "QA-A" in firing[0]["annotations"]["summary"]
     up = httpx.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="qbus-worker"}'},
                    timeout=5).json()["data"]["result"]
     assert [r["value"][1] for r in up] == ["1"]
+
+
+@needs_prometheus
+@pytest.mark.slow
+@pytest.mark.broker
+def test_prometheus_scrapes_the_real_worker_and_an_overdue_deviation_fires(worker, publisher, bus_settings, tmp_path):
+    """The session's worker (tests/conftest.py): a critical deviation nobody acknowledges within
+    3 s (agreement QA-TEST-E2E) makes qbus_obligations_overdue > 0, and the rule fires."""
+    from tests.agents.test_obligations_e2e import critical_deviation
+
+    publisher.publish(critical_deviation())
+    with prometheus_scraping(tmp_path, bus_settings.metrics_port) as url:
+        firing = firing_overdue_alerts(url, timeout=60,
+                                       where=lambda labels: labels.get("agreement") == "QA-TEST-E2E")
+    assert [(a["labels"]["agreement"], a["labels"]["category"]) for a in firing] == [("QA-TEST-E2E", "deviation")]
