@@ -97,3 +97,32 @@ def test_sigkill_of_the_whole_stack_loses_no_accepted_event(bus_settings, tmp_pa
         if obligation.item_ref in {e["item_ref"] for e in events}:
             by_kind[obligation.kind.value] = by_kind.get(obligation.kind.value, 0) + 1
     assert by_kind == {"ACKNOWLEDGE": len(confirmed), "CLOSE": len(confirmed)}
+
+
+def test_a_worker_killed_mid_stream_loses_nothing_and_records_nothing_twice(isolated_stack, tmp_path):
+    """Faust failover has dropped messages upstream (BROKER.md). Here the broker lives on while the
+    worker is SIGKILLed mid-stream and replaced: every published event ends up in the ledger
+    exactly once (in = out), counted by reading the ledger, not from offsets."""
+    settings = isolated_stack
+    events = [major_deviation() for _ in range(N)]
+    first = WorkerProcess(settings, tmp_path / "first.log").start()
+    with Publisher.from_settings(settings) as publisher:
+        publisher.publish_many(events[: N // 2])
+        time.sleep(0.5)              # the worker is busy with the first half ...
+        first.kill()                 # ... when it dies without committing
+        publisher.publish_many(events[N // 2:])
+    second = WorkerProcess(settings, tmp_path / "second.log").start()
+    try:
+        wanted = {e["event_id"] for e in events}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with open_ledger(settings.ledger) as ledger:
+                recorded = [r.record_key for r in ledger.iter(kinds=["event"], event_types=["deviation.*"])]
+                letters = [r.data for r in ledger.iter(kinds=["dead_letter"])]
+            if set(recorded) >= wanted:
+                break
+            time.sleep(0.5)
+    finally:
+        second.stop()
+    assert sorted(recorded) == sorted(wanted)            # all of them, once each
+    assert [l["reason_code"] for l in letters] == []     # a redelivery is not a "duplicate"
