@@ -11,16 +11,14 @@ Ids of everything the bus emits are derived from the triggering event's id and t
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from agents.emitted import bus_event as envelope, context_of, derived_id  # noqa: F401 (re-exported)
 from agents.obligations.engine import ObligationSpec
 
-# Namespace of every id the rules derive (bus event ids, directive ids).
-RULES_NAMESPACE = uuid.UUID("0b6f3d52-4c1e-5a8b-9e27-6d3c1f0a4b85")
-
+# Every id the rules derive (bus events, directives) is uuid5 from agents.emitted.derived_id.
 BUS_SOURCE = {"system": "QBUS", "instance": "qbus-rules", "party_id": "qbus", "party_role": "BUS", "user": None}
 
 VIOLATION = "finding.violation_recorded"
@@ -28,11 +26,6 @@ BREACH = "finding.breach_recorded"
 WARNING = "finding.warning_raised"
 DIRECTIVE_ISSUED = "directive.issued"
 DIRECTIVE_LIFTED = "directive.lifted"
-
-
-def derived_id(*parts: str) -> str:
-    """A stable UUID from the given parts (e.g. the triggering event id and a rule id)."""
-    return str(uuid.uuid5(RULES_NAMESPACE, "|".join(str(p) for p in parts)))
 
 
 @dataclass(frozen=True)
@@ -141,52 +134,21 @@ class Outcome:
                           discriminator=e.discriminator, context=e.context) for e in self.emissions]
 
 
-CONTEXT_FIELDS = ("agreement_id", "holder_id", "manufacturer_id", "site_id", "product", "batch_no", "line_id",
-                  "item_ref", "classification")
-
-
-def context_of(event: dict) -> dict:
-    """The envelope fields a bus event copies from the event it is about."""
-    return {name: event.get(name) for name in CONTEXT_FIELDS}
-
 
 def bus_event(event_type: str, payload: dict, about_event: dict, *, now: datetime | None = None,
               rule_id: str | None = None, discriminator: str = "", context: dict | None = None) -> dict:
-    """A full envelope event emitted by the bus about ``about_event``.
+    """A full envelope event the rules emit about ``about_event`` (built by agents.emitted).
 
-    Source QBUS / BUS / "qbus"; the same agreement, parties, site, product, batch, line and item as
-    the triggering event; ``occurred_at`` is the triggering event's, ``published_at`` is ``now``.
     The id is uuid5(triggering event id, rule id, event type, discriminator): a replay of the
-    triggering event yields the same id. ``context`` (see :func:`context_of`) replaces the
-    addressing fields taken from ``about_event``."""
+    triggering event yields the same id. ``context`` replaces the addressing fields taken from
+    ``about_event``."""
     rule_id = rule_id or payload.get("rule_id") or payload.get("directive_id") or payload.get("rule") or ""
-    now = now or datetime.now(timezone.utc)
     suspend = event_type == DIRECTIVE_ISSUED and payload.get("directive") == "SUSPEND_PRODUCTION"
-    where = {**context_of(about_event), **(context or {})}
-    product = where.get("product") or {}
-    return {
-        "event_id": derived_id(about_event.get("event_id", ""), rule_id, event_type, discriminator),
-        "event_type": event_type,
-        "schema_version": 1,
-        "occurred_at": about_event.get("occurred_at"),
-        "published_at": now,
-        "source": dict(BUS_SOURCE),
-        "agreement_id": where.get("agreement_id"),
-        "holder_id": where.get("holder_id"),
-        "manufacturer_id": where.get("manufacturer_id"),
-        "site_id": where.get("site_id"),
-        "product": {"code": product.get("code"), "generic_name": product.get("generic_name"),
-                    "dosage_form": product.get("dosage_form"), "sterile": bool(product.get("sterile"))},
-        "batch_no": where.get("batch_no"),
-        "line_id": where.get("line_id"),
-        "item_ref": where.get("item_ref"),
-        "classification": where.get("classification"),
-        "significant_risk": suspend,
-        "corrects_event_id": None,
-        "confidential_fields": [],
-        "payload": dict(payload),
-        "signature": None,
-    }
+    event = envelope(event_type, dict(payload), {**context_of(about_event), **(context or {})},
+                     event_id=derived_id(about_event.get("event_id", ""), rule_id, event_type, discriminator),
+                     occurred_at=about_event.get("occurred_at"), now=now, significant_risk=suspend)
+    event["source"] = dict(BUS_SOURCE)
+    return event
 
 
 def page_escalation_payload(page: Page, about_event: dict, agreement: Any | None,

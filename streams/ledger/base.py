@@ -223,3 +223,46 @@ def event_type_clause(event_types: Iterable[str], placeholder: str) -> tuple[str
             parts.append(f"event_type = {placeholder}")
             params.append(name)
     return "(" + " OR ".join(parts or ["1=0"]) + ")", params
+
+
+class SqlLedger(Ledger):
+    """The reads both SQL backends share. A backend sets ``_conn``, ``_lock``, ``COLUMNS``,
+    ``PLACEHOLDER`` (its DB-API parameter mark) and ``_record`` (a row as a LedgerRecord)."""
+
+    COLUMNS: str
+    PLACEHOLDER = "?"
+
+    def _record(self, row: tuple) -> LedgerRecord:
+        raise NotImplementedError
+
+    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(query.replace("?", self.PLACEHOLDER), params).fetchall()
+
+    def get(self, record_key: str) -> LedgerRecord | None:
+        rows = self._rows(f"SELECT {self.COLUMNS} FROM ledger_records WHERE record_key = ?", (record_key,))
+        return self._record(rows[0]) if rows else None
+
+    def count(self, agreement: str | None = None) -> int:
+        if agreement is None:
+            return self._rows("SELECT COUNT(*) FROM ledger_records")[0][0]
+        return self._rows("SELECT COUNT(*) FROM ledger_records WHERE chain = ?", (chain_for(agreement),))[0][0]
+
+    def _chain_pages(self, chain: str, after_chain_seq: int, upto: int | None) -> list[LedgerRecord]:
+        query = f"SELECT {self.COLUMNS} FROM ledger_records WHERE chain = ? AND chain_seq > ?"
+        params: list[Any] = [chain, after_chain_seq]
+        if upto is not None:
+            query += " AND chain_seq <= ?"
+            params.append(upto)
+        return [self._record(r) for r in self._rows(query + f" ORDER BY chain_seq LIMIT {PAGE_SIZE}", params)]
+
+    def _chains(self) -> set[str]:
+        return {r[0] for r in self._rows("SELECT DISTINCT chain FROM ledger_records")}
+
+    def _find_by_hash(self, record_hash: str) -> LedgerRecord | None:
+        rows = self._rows(f"SELECT {self.COLUMNS} FROM ledger_records WHERE hash = ? LIMIT 1", (record_hash,))
+        return self._record(rows[0]) if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

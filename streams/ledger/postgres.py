@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from streams.ledger.base import (PAGE_SIZE, AppendResult, Ledger, count_new, draft_from, event_type_clause,
+from streams.ledger.base import (PAGE_SIZE, AppendResult, Ledger, SqlLedger, count_new, draft_from, event_type_clause,
                                  plan_append)
 from streams.ledger.chain import ChainHead, LedgerRecord, chain_for
 from streams.ledger.migrations import load_migrations
@@ -43,7 +43,11 @@ def _record(row: tuple) -> LedgerRecord:
     return LedgerRecord(*row)
 
 
-class PostgresLedger(Ledger):
+class PostgresLedger(SqlLedger):
+    COLUMNS = COLUMNS
+    PLACEHOLDER = "%s"
+    _record = staticmethod(_record)
+
     def __init__(self, url: str):
         self.url = url
         conninfo, self.schema = split_schema(url)
@@ -160,40 +164,3 @@ class PostgresLedger(Ledger):
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
-
-    def get(self, record_key: str) -> LedgerRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {COLUMNS} FROM ledger_records WHERE record_key = %s",
-                                     (record_key,)).fetchone()
-        return _record(row) if row else None
-
-    def count(self, agreement: str | None = None) -> int:
-        with self._lock:
-            if agreement is None:
-                return self._conn.execute("SELECT COUNT(*) FROM ledger_records").fetchone()[0]
-            return self._conn.execute("SELECT COUNT(*) FROM ledger_records WHERE chain = %s",
-                                      (chain_for(agreement),)).fetchone()[0]
-
-    def _chain_pages(self, chain: str, after_chain_seq: int, upto: int | None) -> list[LedgerRecord]:
-        query = f"SELECT {COLUMNS} FROM ledger_records WHERE chain = %s AND chain_seq > %s"
-        params: list[Any] = [chain, after_chain_seq]
-        if upto is not None:
-            query += " AND chain_seq <= %s"
-            params.append(upto)
-        with self._lock:
-            rows = self._conn.execute(query + f" ORDER BY chain_seq LIMIT {PAGE_SIZE}", params).fetchall()
-        return [_record(r) for r in rows]
-
-    def _chains(self) -> set[str]:
-        with self._lock:
-            return {r[0] for r in self._conn.execute("SELECT DISTINCT chain FROM ledger_records")}
-
-    def _find_by_hash(self, record_hash: str) -> LedgerRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {COLUMNS} FROM ledger_records WHERE hash = %s LIMIT 1",
-                                     (record_hash,)).fetchone()
-        return _record(row) if row else None
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()

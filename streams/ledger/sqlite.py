@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.canonical import format_timestamp, parse_timestamp
-from streams.ledger.base import PAGE_SIZE, AppendResult, Ledger, draft_from, event_type_clause, plan_append
+from streams.ledger.base import PAGE_SIZE, AppendResult, Ledger, SqlLedger, draft_from, event_type_clause, plan_append
 from streams.ledger.chain import ChainHead, LedgerRecord, chain_for
 from streams.ledger.migrations import load_migrations
 
@@ -51,7 +51,11 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement at the end of a migration: {buffer.strip()[:80]}")
 
 
-class SQLiteLedger(Ledger):
+class SQLiteLedger(SqlLedger):
+    COLUMNS = COLUMNS
+    PLACEHOLDER = "?"
+    _record = staticmethod(_record)
+
     def __init__(self, path: str, *, create: bool = True, synchronous: str = "FULL"):
         self.url = f"sqlite:///{path}"
         if path != ":memory:":
@@ -176,39 +180,3 @@ class SQLiteLedger(Ledger):
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
-
-    def get(self, record_key: str) -> LedgerRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {COLUMNS} FROM ledger_records WHERE record_key = ?", (record_key,)).fetchone()
-        return _record(row) if row else None
-
-    def count(self, agreement: str | None = None) -> int:
-        with self._lock:
-            if agreement is None:
-                return self._conn.execute("SELECT COUNT(*) FROM ledger_records").fetchone()[0]
-            return self._conn.execute("SELECT COUNT(*) FROM ledger_records WHERE chain = ?",
-                                      (chain_for(agreement),)).fetchone()[0]
-
-    def _chain_pages(self, chain: str, after_chain_seq: int, upto: int | None) -> list[LedgerRecord]:
-        sql = f"SELECT {COLUMNS} FROM ledger_records WHERE chain = ? AND chain_seq > ?"
-        params: list[Any] = [chain, after_chain_seq]
-        if upto is not None:
-            sql += " AND chain_seq <= ?"
-            params.append(upto)
-        with self._lock:
-            rows = self._conn.execute(sql + f" ORDER BY chain_seq LIMIT {PAGE_SIZE}", params).fetchall()
-        return [_record(r) for r in rows]
-
-    def _chains(self) -> set[str]:
-        with self._lock:
-            return {r[0] for r in self._conn.execute("SELECT DISTINCT chain FROM ledger_records")}
-
-    def _find_by_hash(self, record_hash: str) -> LedgerRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {COLUMNS} FROM ledger_records WHERE hash = ? LIMIT 1",
-                                     (record_hash,)).fetchone()
-        return _record(row) if row else None
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
