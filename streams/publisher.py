@@ -8,6 +8,7 @@ Nothing is sent unless the event fits its schema; the error names each field at 
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -20,6 +21,9 @@ from streams.codec import Codec
 from streams.registry import registry_from_settings
 from streams.topics import TopicCatalogue, item_key
 from streams.validation import EventInvalid, Problem, validate_event
+
+
+log = logging.getLogger(__name__)
 
 
 class PublishError(RuntimeError):
@@ -101,8 +105,12 @@ class Publisher:
         return ids
 
     def close(self) -> None:
-        self.producer.flush()
-        self.producer.close()
+        """Send what is buffered and close; bounded, so a dead broker cannot hang the caller."""
+        try:
+            self.producer.flush(timeout=self.send_timeout_s)
+        except KafkaError as exc:
+            log.warning("publisher: unsent events dropped at close (not confirmed by the broker): %s", exc)
+        self.producer.close(timeout=self.send_timeout_s)
 
     def __enter__(self) -> "Publisher":
         return self

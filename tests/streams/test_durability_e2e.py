@@ -48,7 +48,7 @@ def test_sigkill_of_the_whole_stack_loses_no_accepted_event(bus_settings, tmp_pa
         except Exception:
             pass  # the broker was killed under us: expected
 
-    sender = threading.Thread(target=publish_until_the_broker_dies)
+    sender = threading.Thread(target=publish_until_the_broker_dies, daemon=True)
     sender.start()
     # Mid-stream: once a third is confirmed, kill -9 everything.
     deadline = time.monotonic() + 60
@@ -58,6 +58,7 @@ def test_sigkill_of_the_whole_stack_loses_no_accepted_event(bus_settings, tmp_pa
     broker.process.kill()
     broker.process.wait()
     sender.join(30)
+    assert not sender.is_alive(), "the publisher hung after the broker died"
     assert N // 3 <= len(confirmed) < N, "the kill did not land mid-stream"
 
     with open_ledger(settings.ledger) as ledger:
