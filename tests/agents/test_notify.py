@@ -637,3 +637,33 @@ def test_a_step_that_reached_nobody_raises_the_next_step_at_once():
     assert "Li: 550 mailbox unavailable" in following["payload"]["reason"]
     top = dict(escalation, payload=dict(escalation["payload"], step=3))
     assert service.next_step(top, failed) is None  # nothing above the top of the ladder
+
+
+def test_a_suspension_directive_pages_on_call_and_mails_both_heads_of_quality():
+    """Art. 5: a significant risk pages on-call at once (the ladder's paging step) and tells the
+    heads of quality of both parties."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from agents.agreements.model import AgreementSet
+    from agents.notify.agent import NotifierService
+    from tests.conftest import ROOT
+
+    settings = SimpleNamespace(pagerduty_routing_key=None, notify_webhook_url=None)
+    service = NotifierService(AgreementSet.load_dir(ROOT / "tests/e2e_agreements"), None, settings)
+    directive = {"event_id": "d1", "event_type": "directive.issued", "agreement_id": "QA-TEST-E2E",
+                 "occurred_at": datetime.now(timezone.utc), "item_ref": "DEV-7", "classification": "CRITICAL",
+                 "holder_id": "HOLDER-A", "manufacturer_id": "CMO-X", "site_id": "SITE-1", "batch_no": None,
+                 "line_id": "LINE-1", "product": {"code": "A-INJ-1", "generic_name": "Examplamide Injection",
+                                                  "dosage_form": "injection", "sterile": True},
+                 "payload": {"directive_id": "dir-1", "directive": "SUSPEND_PRODUCTION", "line_id": "LINE-1",
+                             "product_code": "A-INJ-1", "reason": "critical deviation with product impact",
+                             "article": "Art. 5", "triggered_by_event_id": "e0"}}
+    notification = service.for_directive(directive)
+    reached = {(r.channel, r.name) for r in notification.recipients}
+    assert ("pagerduty", "Night Owl") in reached                    # on call, around the clock
+    assert {("email", "Holder HoQ"), ("email", "CMO HoQ")} <= reached
+    assert notification.page and notification.kind == "directive"
+    assert "suspended" in notification.title_en and "暂停生产" in notification.title_zh
+    lifted = dict(directive, payload=dict(directive["payload"], directive="RESUME_PRODUCTION"))
+    assert service.for_directive(lifted) is None
