@@ -70,7 +70,7 @@ def cmd_publish(args) -> int:
 
         key = load_private_key(Path(args.sign_key))
         signer = lambda event: sign_event(event, key, args.key_id)  # noqa: E731 - Art. 14
-    with Publisher.from_settings(settings, signer=signer) as publisher:
+    with Publisher.from_settings(settings, signer=signer, outbox=args.outbox) as publisher:
         for path in args.files:
             try:
                 events = load_events(path)
@@ -92,6 +92,21 @@ def cmd_publish(args) -> int:
                     continue
                 print(f"sent     {event_id}  {event.get('event_type')}  {event.get('item_ref')}  ({where})")
     return 1 if refused else 0
+
+
+def cmd_reconcile(args) -> int:
+    from streams.ledger import open_ledger
+    from streams.publisher import Publisher
+
+    settings = _settings(args)
+    if not args.outbox.exists():
+        print(f"no outbox at {args.outbox}")
+        return 2
+    with Publisher.from_settings(settings, outbox=args.outbox) as publisher, \
+            open_ledger(settings.ledger, create=False) as ledger:
+        recorded, resent = publisher.reconcile(lambda event_id: ledger.get(event_id) is not None, args.grace)
+    print(f"{recorded} events found in the ledger, {resent} sent again")
+    return 0
 
 
 def _json_default(value):
@@ -162,7 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("files", nargs="+", type=Path)
     publish.add_argument("--sign-key", metavar="PEM", help="sign each event with this Ed25519 private key (Art. 14)")
     publish.add_argument("--key-id", default="default", help="the key id registered for the source in the agreement")
+    publish.add_argument("--outbox", type=Path, help="keep what is sent in this file until the ledger has it "
+                                                      "(see `qbus reconcile`)")
     publish.set_defaults(func=cmd_publish)
+
+    reconcile = sub.add_parser("reconcile", help="re-send from an outbox what the ledger does not have")
+    reconcile.add_argument("--outbox", type=Path, required=True)
+    reconcile.add_argument("--grace", type=float, default=30.0,
+                           help="seconds an event may still be on its way before it is sent again (default 30)")
+    reconcile.set_defaults(func=cmd_reconcile)
 
     tail = sub.add_parser("tail", help="print decoded events of a topic as they arrive")
     tail.add_argument("topic", help="e.g. accepted, deadletter, intake.deviation (prefix optional)")

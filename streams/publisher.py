@@ -9,8 +9,10 @@ Nothing is sent unless the event fits its schema; the error names each field at 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterable
 
 from kafka import KafkaProducer
@@ -18,6 +20,7 @@ from kafka.errors import KafkaError
 
 from schemas import SchemaSet, default_schemas
 from streams.codec import Codec
+from streams.outbox import Outbox
 from streams.registry import registry_from_settings
 from streams.topics import TopicCatalogue, item_key
 from streams.validation import EventInvalid, Problem, validate_event
@@ -48,16 +51,18 @@ def complete(event: dict, now: datetime | None = None) -> dict:
 class Publisher:
     def __init__(self, producer: KafkaProducer, codec: Codec, catalogue: TopicCatalogue,
                  max_event_bytes: int = 1_048_576, signer: Callable[[dict], dict] | None = None,
-                 send_timeout_s: float = 30.0):
+                 send_timeout_s: float = 30.0, outbox: Outbox | None = None):
         self.producer = producer
         self.codec = codec
         self.catalogue = catalogue
         self.max_event_bytes = max_event_bytes
         self.signer = signer
         self.send_timeout_s = send_timeout_s
+        self.outbox = outbox
 
     @classmethod
-    def from_settings(cls, settings, schemas: SchemaSet | None = None, **kw) -> "Publisher":
+    def from_settings(cls, settings, schemas: SchemaSet | None = None, outbox: Path | None = None,
+                      **kw) -> "Publisher":
         producer = KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             acks="all", enable_idempotence=True, linger_ms=5, retries=5,
@@ -65,7 +70,8 @@ class Publisher:
             client_id="qbus-publisher", **settings.kafka_client_config())
         schemas = schemas or default_schemas()
         return cls(producer, Codec(registry_from_settings(settings), schemas),
-                   TopicCatalogue.from_settings(settings), settings.max_event_bytes, **kw)
+                   TopicCatalogue.from_settings(settings), settings.max_event_bytes,
+                   outbox=Outbox(outbox) if outbox else None, **kw)
 
     def encode(self, event: dict) -> tuple[str, dict, bytes]:
         """Validate and encode without sending: (topic, normalized event, bytes)."""
@@ -84,25 +90,48 @@ class Publisher:
 
     def publish(self, event: dict) -> str:
         """Send one event and wait until the broker confirms it. Returns its event_id."""
-        topic, value, data = self.encode(event)
-        try:
-            self.producer.send(topic, key=item_key(value), value=data).get(timeout=self.send_timeout_s)
-        except KafkaError as exc:
-            raise PublishError(f"broker did not confirm event {value['event_id']} on {topic}: {exc}") from exc
-        return value["event_id"]
+        return self.publish_many([event])[0]
 
     def publish_many(self, events: Iterable[dict]) -> list[str]:
-        """Validate every event first, so a bad one in the list sends nothing; then send all."""
+        """Validate every event first, so a bad one in the list sends nothing; then send all and
+        wait for the broker to confirm each."""
         prepared = [self.encode(e) for e in events]
-        futures = [(v["event_id"], self.producer.send(t, key=item_key(v), value=d)) for t, v, d in prepared]
+        return self._send([(v["event_id"], t, item_key(v), d) for t, v, d in prepared])
+
+    def _send(self, parcels: list[tuple[str, str, bytes, bytes]]) -> list[str]:
+        if self.outbox is not None:
+            for event_id, topic, key, data in parcels:
+                self.outbox.keep(event_id, topic, key, data)
+        futures = [(event_id, topic, self.producer.send(topic, key=key, value=data))
+                   for event_id, topic, key, data in parcels]
         ids = []
-        for event_id, future in futures:
+        for event_id, topic, future in futures:
             try:
                 future.get(timeout=self.send_timeout_s)
             except KafkaError as exc:
-                raise PublishError(f"broker did not confirm event {event_id}: {exc}") from exc
+                raise PublishError(f"broker did not confirm event {event_id} on {topic}: {exc}"
+                                   + ("; it stays in the outbox and `reconcile` sends it again"
+                                      if self.outbox is not None else "")) from exc
+            if self.outbox is not None:
+                self.outbox.confirmed(event_id)
             ids.append(event_id)
         return ids
+
+    def reconcile(self, is_recorded: Callable[[str], bool], grace_s: float = 30.0) -> tuple[int, int]:
+        """Compare the outbox with the ledger: mark what it holds, and send again, byte for byte,
+        what it still lacks `grace_s` seconds after sending. Returns (recorded, resent)."""
+        if self.outbox is None:
+            raise ValueError("this publisher has no outbox to reconcile")
+        recorded, resend = 0, []
+        for parcel in self.outbox.unrecorded():
+            if is_recorded(parcel.event_id):
+                self.outbox.recorded(parcel.event_id)
+                recorded += 1
+            elif time.time() - parcel.sent_at >= grace_s:
+                resend.append((parcel.event_id, parcel.topic, parcel.key, parcel.value))
+        if resend:
+            self._send(resend)
+        return recorded, len(resend)
 
     def close(self) -> None:
         """Send what is buffered and close; bounded, so a dead broker cannot hang the caller."""
@@ -111,6 +140,8 @@ class Publisher:
         except KafkaError as exc:
             log.warning("publisher: unsent events dropped at close (not confirmed by the broker): %s", exc)
         self.producer.close(timeout=self.send_timeout_s)
+        if self.outbox is not None:
+            self.outbox.close()
 
     def __enter__(self) -> "Publisher":
         return self

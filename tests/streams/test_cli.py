@@ -3,7 +3,9 @@ import json
 
 import pytest
 
+from schemas import default_schemas
 from streams.cli import main
+from streams.validation import validate_event
 from tests.support.events import example
 
 pytestmark = pytest.mark.broker
@@ -63,3 +65,29 @@ def test_tail_prints_decoded_events(env, publisher, capsys):
     assert main(["tail", "intake.adverse_credit", "--from-beginning", "--idle-timeout", "2", "--max", "1000"]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert event["event_id"] in {e["event_id"] for e in printed}
+
+
+def test_publish_with_an_outbox_and_reconcile(env, tmp_path, capsys, monkeypatch):
+    """The outbox keeps what was sent; reconcile re-sends what the ledger lacks, once."""
+    from streams.ledger import open_ledger
+
+    event = example("qualification_validation")
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    outbox = tmp_path / "outbox.db"
+    assert main(["publish", str(path), "--outbox", str(outbox)]) == 0
+    capsys.readouterr()
+    # The session worker records into its ledger, as a real one would; here the ledger is a
+    # fresh one that never saw the event (as after a memory broker lost it).
+    env_ledger = tmp_path / "state" / "ledger.db"
+    with open_ledger(f"sqlite:///{env_ledger}"):
+        pass
+    monkeypatch.setenv("QBUS_STATE_DIR", str(tmp_path / "state"))
+    assert main(["reconcile", "--outbox", str(outbox), "--grace", "0"]) == 0
+    assert "0 events found in the ledger, 1 sent again" in capsys.readouterr().out
+    with open_ledger(f"sqlite:///{env_ledger}") as ledger:
+        ledger.append([validate_event(event, default_schemas())[1]])  # now the ledger has it
+    assert main(["reconcile", "--outbox", str(outbox), "--grace", "0"]) == 0
+    assert "1 events found in the ledger, 0 sent again" in capsys.readouterr().out
+    assert main(["reconcile", "--outbox", str(outbox), "--grace", "0"]) == 0
+    assert "0 events found in the ledger, 0 sent again" in capsys.readouterr().out  # nothing left
