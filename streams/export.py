@@ -20,7 +20,11 @@ fields (Art. 8: "where business confidential information is involved, it may be 
 notification"), by the rules of ``agents/redaction.py``: the fields the schema marks confidential
 plus those the event lists in ``confidential_fields``, each set to its empty value so the event
 still fits its schema. Such a line says which fields in ``redacted`` and keeps the record's stored
-``hash`` and ``prev_hash``. A ``full`` package (the manufacturer, or an inspector with full access)
+``hash`` and ``prev_hash``. Every dead letter of a holder package is written without the refused
+message's raw bytes (``original_value`` and ``original_key`` set to null, marked the same way): a
+refused co-line notice would otherwise hand the manufacturer's confidential fields to the holder. Its
+reason, origin (topic, partition, offset), event_id, agreement_id and received_at stay: that is what
+the holder needs to act. A ``full`` package (the manufacturer, or an inspector with full access)
 carries the records as stored.
 
 The agreement's hash chain makes the slice verifiable on its own: records are a contiguous run of
@@ -31,7 +35,7 @@ slice and re-checks signatures, with no access to the ledger. A redacted record'
 cannot be recomputed (its original fields are not in the package): the walk checks its place and
 its links instead (its prev_hash is the previous record's hash, and the next record links to its
 hash), so changing its hash still breaks the chain; `qbus ledger verify` on the full ledger checks
-its content.
+its content. Dead letters written without their raw bytes are checked the same way.
 """
 from __future__ import annotations
 
@@ -65,6 +69,14 @@ REDACTION_BASIS = ("Art. 8: where business confidential information is involved,
                    "notification. Fan-out notices (co-line changes, site-wide inspection outcomes, adverse credit "
                    "records against the manufacturer) are written without their business-confidential fields, as "
                    "the bus delivers them to holders.")
+# A holder package's dead letters go without the refused message's raw bytes: they may carry a fan-out
+# notice's business-confidential fields (a co-line notice refused for a missing risk conclusion, say).
+DEAD_LETTER_WITHHELD = ("original_value", "original_key")
+DEAD_LETTER_REDACTION = "dead letters: raw bytes withheld"
+DEAD_LETTER_BASIS = ("A refused message's raw bytes (original_value, original_key) may hold a fan-out notice's "
+                     "business-confidential fields (Art. 8); the holder gets what it needs to act: the reason code "
+                     "and text, where the message came from (topic, partition, offset), its event_id, the agreement "
+                     "and when it was received.")
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,8 @@ class PackageSummary:
     manifest_sha256: str  # give this to the recipient by another channel: it pins the whole package
     ledger_ok: bool
     audience: str = "holder"
-    redacted: int = 0     # records written without their business-confidential fields (Art. 8)
+    redacted: int = 0     # events written without their business-confidential fields (Art. 8)
+    dead_letters_withheld: int = 0  # dead letters written without the refused message's raw bytes
 
 
 def tool_version() -> str:
@@ -123,8 +136,13 @@ def redact_record(record: LedgerRecord, schemas: SchemaSet | None = None) -> tup
 
     Fields already empty are not listed; a record with nothing to remove comes back unchanged. The
     body's ``signature`` is cleared as in the bus's holder copies (it signed the original); the
-    record's columns, its ``hash`` and ``prev_hash`` included, stay as stored.
+    record's columns, its ``hash`` and ``prev_hash`` included, stay as stored. A dead letter always
+    comes back with ``original_value`` and ``original_key`` set to null and both listed.
     """
+    if record.kind == "dead_letter":
+        letter = record.data
+        letter.update(dict.fromkeys(DEAD_LETTER_WITHHELD))
+        return replace(record, body=canonical_json(letter)), list(DEAD_LETTER_WITHHELD)
     if record.kind != "event":
         return record, []
     event = record.data
@@ -147,7 +165,7 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
 
     `keys` (a `streams.signing.KeyRegistry`) adds keys.json with the public keys that signed.
     `audience`: ``"holder"`` (default) leaves out business-confidential fields of fan-out notices
-    (Art. 8); ``"full"`` writes every record as stored (the manufacturer, an inspector with full access).
+    (Art. 8) and the raw bytes of refused messages; ``"full"`` writes every record as stored (the manufacturer, an inspector with full access).
     """
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
@@ -172,6 +190,9 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
                 redactions[record.record_key] = removed
             written.append(shown)
         records = written
+    kinds = {r.record_key: r.kind for r in records}
+    withheld_events = sum(kinds[key] == "event" for key in redactions)
+    withheld_letters = len(redactions) - withheld_events
 
     files: dict[str, dict[str, Any]] = {}
     for kind, name in RECORD_FILES.items():
@@ -197,7 +218,7 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
         "last_hash": records[-1].hash if records else None,
         "head_chain_seq": head.last_chain_seq if head else None, "head_hash": head.last_hash if head else None,
         "ledger_ok": ledger_check.ok, "ledger_summary": ledger_check.summary().splitlines()[0],
-        "audience": audience, "redacted": len(redactions),
+        "audience": audience, "redacted": withheld_events, "dead_letters_withheld": withheld_letters,
     }
     html = render_report(records, agreement_id=agreement_id, tz=zone, start=lower, end=upper,
                          generated_at=generated_at, integrity=integrity, withheld=set(redactions))
@@ -228,23 +249,36 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
     (out / MANIFEST_FILE).write_text(text, encoding="utf-8")
     return PackageSummary(out, len(records), manifest["records"]["events"], manifest["records"]["dead_letters"],
                           hashlib.sha256(text.encode("utf-8")).hexdigest(), ledger_check.ok, audience,
-                          len(redactions))
+                          withheld_events, withheld_letters)
 
 
 def _redaction_manifest(audience: str, records: list[LedgerRecord], redactions: dict[str, list[str]]) -> dict:
-    """What the audience does not see, and why: counts per field and the records concerned."""
+    """What the audience does not see, and why: counts per field and the records concerned.
+
+    Events and dead letters are counted apart: ``records``, ``fields`` and ``redacted_records`` are
+    the events; ``dead_letters`` the dead letters written without their raw bytes.
+    """
     if audience == "full":
         return {"records": 0, "note": "full package: every record as stored in the ledger, nothing withheld"}
+    events = [r for r in records if r.record_key in redactions and r.kind == "event"]
+    letters = [r for r in records if r.record_key in redactions and r.kind == "dead_letter"]
     fields: dict[str, int] = {}
-    for paths in redactions.values():
-        for path in paths:
+    for record in events:
+        for path in redactions[record.record_key]:
             fields[path] = fields.get(path, 0) + 1
     return {
-        "records": len(redactions), "basis": REDACTION_BASIS, "fields": dict(sorted(fields.items())),
+        "records": len(events), "basis": REDACTION_BASIS, "fields": dict(sorted(fields.items())),
         "redacted_records": [{"record_key": r.record_key, "chain_seq": r.chain_seq, "event_type": r.event_type,
-                              "paths": redactions[r.record_key]} for r in records if r.record_key in redactions],
-        "verification": "the content hash of these records cannot be recomputed from the package; the chain "
-                        "links around them are checked, and `qbus ledger verify` on the full ledger checks their content",
+                              "paths": redactions[r.record_key]} for r in events],
+        "dead_letters": {
+            "records": len(letters), "what": DEAD_LETTER_REDACTION, "basis": DEAD_LETTER_BASIS,
+            "fields": list(DEAD_LETTER_WITHHELD),
+            "redacted_records": [{"record_key": r.record_key, "chain_seq": r.chain_seq,
+                                  "paths": redactions[r.record_key]} for r in letters],
+        },
+        "verification": "the content hash of these records (events and dead letters) cannot be recomputed from the "
+                        "package; the chain links around them are checked, the files' SHA-256 pins what they show, "
+                        "and `qbus ledger verify` on the full ledger checks their content",
     }
 
 
@@ -309,26 +343,46 @@ def _check_redactions(manifest: dict, records: list[LedgerRecord], marks: dict[s
     A mark is accepted only where the manifest lists the same record with the same fields, the
     package is a holder package, and the fields are business-confidential fields of that event
     (Art. 8) now empty: marking another record "redacted" does not excuse it from the hash check.
+    A dead letter's mark is accepted where the manifest lists it among its dead letters and the marked
+    fields are its raw bytes (``original_value``, ``original_key``), now null.
     """
     audience = manifest.get("audience", "full")  # packages from before audiences carried records as stored
     redaction = manifest.get("redaction") or {}
-    listed = {str(r.get("record_key")): r.get("paths") for r in redaction.get("redacted_records") or ()
-              if isinstance(r, dict)}
-    if redaction.get("records", len(listed)) != len(listed):
-        report.problems.append(Problem("manifest", f"the manifest says {redaction.get('records')} records were "
-                                                   f"redacted but lists {len(listed)}", file=MANIFEST_FILE))
+    letters = redaction.get("dead_letters") if isinstance(redaction.get("dead_letters"), dict) else {}
+    listed_by_kind: dict[str, dict[str, Any]] = {}
+    for kind, section, what in (("event", redaction, "records"), ("dead_letter", letters, "dead letters")):
+        listed_by_kind[kind] = {str(r.get("record_key")): r.get("paths") for r in section.get("redacted_records") or ()
+                                if isinstance(r, dict)}
+        count = len(listed_by_kind[kind])
+        if section.get("records", count) != count:
+            report.problems.append(Problem("manifest", f"the manifest says {section.get('records')} {what} were "
+                                                       f"redacted but lists {count}", file=MANIFEST_FILE))
+    listed = {**listed_by_kind["event"], **listed_by_kind["dead_letter"]}
     by_key = {r.record_key: r for r in records}
     accepted = set()
     for key, paths in marks.items():
         record = by_key[key]
+        mine = listed_by_kind.get(record.kind, {})
 
         def problem(detail: str) -> None:
             report.problems.append(Problem("edited", detail, record.chain, record.seq, record.chain_seq, key,
                                            origin.get(key)))
         if audience != "holder":
             problem(f"marked as redacted in a {audience} package, which carries records as stored")
-        elif key not in listed or listed[key] != paths:
+        elif key not in mine or mine[key] != paths:
             problem("marked as redacted, but the manifest does not list this redaction")
+        elif record.kind == "dead_letter":
+            if (not isinstance(paths, list) or not paths or len(set(map(str, paths))) != len(paths)
+                    or not set(map(str, paths)) <= set(DEAD_LETTER_WITHHELD)):
+                problem("its redaction mark is not a list of a dead letter's raw-byte fields "
+                        f"({', '.join(DEAD_LETTER_WITHHELD)})")
+                continue
+            blank = json.loads(record.body)
+            blank.update(dict.fromkeys(paths))
+            if canonical_json(blank) != record.body:
+                problem("marked as redacted, but its withheld fields still carry values")
+                continue
+            accepted.add(key)
         elif not isinstance(paths, list) or not paths or record.kind != "event":
             problem("its redaction mark is not a list of an event's fields")
         else:
@@ -414,6 +468,19 @@ def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | Non
                                                   f"but the manifest says #{chain.get('last_chain_seq')} "
                                                   f"({str(chain.get('last_hash'))[:16]}…): records were removed from the end",
                                        chain=chain["chain"], file=origin.get(last.record_key) if last else EVENTS_FILE))
+    kinds = {r.record_key: r.kind for r in records}
+    letters = sum(kinds.get(key) == "dead_letter" for key in redacted)
+    if letters:
+        count = f"{letters} dead letter{'s were' if letters != 1 else ' was'} written without the refused message's raw bytes"
+        if report.ok:
+            report.notes.append(
+                f"{count} (original_value, original_key); their content hash cannot be recomputed from the "
+                "package, but the chain links around them hold and dead_letters.jsonl matches the SHA-256 in the "
+                "manifest (`qbus ledger verify` on the full ledger checks their content)")
+        else:
+            report.notes.append(f"{count}; their content hash cannot be recomputed from the package, only their "
+                                "place in the chain is checked")
+    redacted = frozenset(key for key in redacted if kinds.get(key) != "dead_letter")
     if redacted:
         count = f"{len(redacted)} record{'s' if len(redacted) != 1 else ''} had"
         if report.ok:

@@ -120,7 +120,9 @@ def cmd_export(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print(f"wrote {summary.out_dir}: {summary.events} events, {summary.dead_letters} dead letters"
-          + (f", {summary.redacted} with confidential fields withheld (Art. 8)" if summary.redacted else ""))
+          + (f", {summary.redacted} with confidential fields withheld (Art. 8)" if summary.redacted else "")
+          + (f", {summary.dead_letters_withheld} dead letters without their raw bytes"
+             if getattr(summary, "dead_letters_withheld", 0) else ""))
     print(f"manifest.json sha256 {summary.manifest_sha256} (send this to the recipient separately)")
     if not summary.ledger_ok:
         print("warning: the ledger's chain for this agreement did not verify at export; see manifest.json",

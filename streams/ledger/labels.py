@@ -96,14 +96,18 @@ UI = {
     "status": ("状态", "Status"), "corrects": ("更正", "Corrects"), "corrected_by": ("已被更正", "Corrected by"),
     "earlier": ("本期之前已有记录", "earlier events fall before this period"),
     "audience": ("读者范围", "Audience"), "redacted": ("已删除商业保密信息的记录", "Records with confidential fields withheld"),
+    "dead_letters_withheld": ("原始报文已隐去的拒收记录", "Dead letters with raw bytes withheld"),
 }
 
 # Art. 8: shown on an event written to a holder package without its business-confidential fields.
 WITHHELD = "(confidential fields withheld / 已删除商业保密信息)"
+# Shown on a dead letter written to a holder package without the refused message's raw bytes.
+BYTES_WITHHELD = "(original bytes withheld / 原始报文已隐去)"
 
 AUDIENCE_LABELS: dict[str, tuple[str, str]] = {
-    "holder": ("持有人版：共线变更、检查结果、不良信用记录等通知中的商业保密信息已删除（第八条）",
-               "holder package: business-confidential fields of fan-out notices withheld (Art. 8)"),
+    "holder": ("持有人版：共线变更、检查结果、不良信用记录等通知中的商业保密信息已删除（第八条），拒收记录的原始报文已隐去",
+               "holder package: business-confidential fields of fan-out notices withheld (Art. 8), "
+               "raw bytes of refused messages withheld"),
     "full": ("完整版：全部记录按台账原样导出", "full package: every record as stored in the ledger"),
 }
 

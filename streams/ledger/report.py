@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from streams.canonical import parse_timestamp
 from streams.ledger.chain import LedgerRecord
-from streams.ledger.labels import (ART7_CATEGORIES, AUDIENCE_LABELS, BUS_CATEGORIES, CATEGORY_LABELS,
+from streams.ledger.labels import (ART7_CATEGORIES, AUDIENCE_LABELS, BUS_CATEGORIES, BYTES_WITHHELD, CATEGORY_LABELS,
                                    CLASSIFICATION_LABELS, OBLIGATION_KIND_LABELS, ROLE_LABELS, SIGN_OFF_ACTIONS, UI,
                                    WITHHELD, both, event_label)
 
@@ -173,7 +173,8 @@ class ReportBuilder:
             origin = f"{data.get('original_topic')}[{data.get('original_partition')}]@{data.get('original_offset')}"
             self.dead_letters.append({"time": self.local(data.get("received_at")), "code": data.get("reason_code"),
                                       "reason": data.get("reason"), "origin": origin, "event_id": data.get("event_id"),
-                                      "record_key": record.record_key})
+                                      "record_key": record.record_key,
+                                      "withheld": record.record_key in self.withheld})
             return
         self.parties.setdefault("holder", data.get("holder_id") or "")
         self.parties.setdefault("manufacturer", data.get("manufacturer_id") or "")
@@ -236,7 +237,8 @@ class ReportBuilder:
 
 def render_report(records: Iterable[LedgerRecord], *, agreement_id: str, tz: ZoneInfo, start: datetime, end: datetime,
                   generated_at: datetime, integrity: Mapping[str, Any], withheld: Iterable[str] = ()) -> str:
-    """`withheld`: record keys of events written without their business-confidential fields (Art. 8)."""
+    """`withheld`: record keys of events written without their business-confidential fields (Art. 8) and of
+    dead letters written without the refused message's raw bytes."""
     builder = ReportBuilder(tz, withheld)
     for record in records:
         builder.add(record)
@@ -246,6 +248,7 @@ def render_report(records: Iterable[LedgerRecord], *, agreement_id: str, tz: Zon
     env = Environment(loader=PackageLoader("streams.ledger", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined)
     env.globals.update(ui={k: f"{zh} {en}" for k, (zh, en) in UI.items()}, local=builder.local, withheld=WITHHELD,
+                       bytes_withheld=BYTES_WITHHELD,
                        audiences={k: f"{zh} {en}" for k, (zh, en) in AUDIENCE_LABELS.items()})
     return env.get_template("inspection_report.html").render(
         agreement_id=agreement_id, holder=builder.parties.get("holder"), manufacturer=builder.parties.get("manufacturer"),

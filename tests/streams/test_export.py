@@ -381,3 +381,107 @@ def test_a_full_package_with_a_redaction_mark_fails(coline_ledger, tmp_path):
     rewrite(out, "events.jsonl", mark)
     problems = verify_package(out).problems
     assert any(p.record_key == key and "full package" in p.detail for p in problems)
+
+
+# --- a holder's package leaves out the raw bytes of refused messages ------------------------------------
+# A refused co-line notice would otherwise hand the manufacturer's confidential fields to the holder.
+
+RAW_VALUE, RAW_KEY = "AAAAAAFnYXJiYWdl", "UUF8REVW"  # make_dead_letter()'s bytes, as base64
+BYTES_WITHHELD = "(original bytes withheld / 原始报文已隐去)"
+
+
+def dead_letter_line(folder):
+    (line,) = read_lines(folder / "dead_letters.jsonl")
+    return line
+
+
+def test_holder_package_withholds_dead_letter_bytes_and_verifies(ledger, package):
+    line = dead_letter_line(package)
+    assert line["redacted"] == ["original_value", "original_key"]
+    body = line["body"]
+    assert body["original_value"] is None and body["original_key"] is None
+    # What the holder needs to act on stays.
+    assert body["reason_code"] == "MISSING_SIGNATURE" and body["reason"] == "missing signature"
+    assert (body["original_topic"], body["original_partition"], body["original_offset"]) == ("qc.intake.deviation", 1, 42)
+    assert body["agreement_id"] == AGREEMENT and body["received_at"] and "event_id" in body
+    stored = ledger.get(line["record_key"])
+    assert (line["hash"], line["prev_hash"]) == (stored.hash, stored.prev_hash)
+    everything = package_text(package)
+    assert RAW_VALUE not in everything and RAW_KEY not in everything
+
+    manifest = json.loads((package / "manifest.json").read_text())
+    assert manifest["redaction"]["records"] == 0  # events: none of this story's events is confidential
+    letters = manifest["redaction"]["dead_letters"]
+    assert letters["records"] == 1 and letters["what"] == "dead letters: raw bytes withheld"
+    assert letters["redacted_records"] == [{"record_key": line["record_key"], "chain_seq": line["chain_seq"],
+                                            "paths": ["original_value", "original_key"]}]
+    html = (package / "report.html").read_text(encoding="utf-8")
+    assert html.count(BYTES_WITHHELD) >= 2  # the dead letter's row and the integrity section
+    assert "confidential fields withheld" not in html.split('id="dead-letters"')[1].split("</section>")[0]
+
+    report = verify_package(package)
+    assert report.ok, report.summary()
+    assert report.records == 11 and dict(report.kinds) == {"event": 10, "dead_letter": 1}
+    note = " ".join(report.notes)
+    assert "1 dead letter was written without the refused message's raw bytes" in note
+    assert "chain links around them hold" in note and "business-confidential" not in note
+
+
+def test_full_package_keeps_dead_letter_bytes(ledger, tmp_path):
+    out = tmp_path / "full"
+    summary = export_package(ledger, AGREEMENT, FIRST, LAST, out, audience="full")
+    assert summary.dead_letters_withheld == 0
+    line = dead_letter_line(out)
+    assert "redacted" not in line
+    assert (line["body"]["original_value"], line["body"]["original_key"]) == (RAW_VALUE, RAW_KEY)
+    assert BYTES_WITHHELD not in (out / "report.html").read_text(encoding="utf-8")
+    assert json.loads((out / "manifest.json").read_text())["redaction"]["records"] == 0
+    report = verify_package(out)
+    assert report.ok and not report.notes, report.summary()
+
+
+def test_a_withheld_dead_letter_with_its_reason_edited_fails(package):
+    # Its content hash cannot be recomputed, so the manifest's SHA-256 of dead_letters.jsonl is what pins it.
+    path = package / "dead_letters.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace('"reason":"missing signature"', '"reason":"signed"', 1),
+                    encoding="utf-8")
+    report = verify_package(package)
+    assert not report.ok
+    assert report.first_problem.file == "dead_letters.jsonl" and "SHA-256 does not match" in report.first_problem.detail
+
+
+def test_a_changed_hash_on_a_withheld_dead_letter_breaks_the_link_to_the_next(coline_ledger, tmp_path):
+    ledger, notice = coline_ledger
+    out = tmp_path / "holder"
+    summary = export_package(ledger, AGREEMENT, FIRST, LAST, out)
+    assert summary.redacted == 1 and summary.dead_letters_withheld == 1
+    line = dead_letter_line(out)
+    rewrite(out, "dead_letters.jsonl", lambda text: text.replace(f'"hash":"{line["hash"]}"', f'"hash":"{"f" * 64}"', 1))
+    report = verify_package(out)
+    assert not report.ok
+    assert report.first_problem.kind == "missing" and report.first_problem.chain_seq == line["chain_seq"] + 1
+    assert not any("chain links around them hold" in n for n in report.notes)
+
+
+def test_a_withheld_dead_letter_with_a_changed_link_fails(package):
+    line = dead_letter_line(package)
+    rewrite(package, "dead_letters.jsonl",
+            lambda text: text.replace(f'"prev_hash":"{line["prev_hash"]}"', f'"prev_hash":"{"e" * 64}"', 1))
+    problem = verify_package(package).first_problem
+    assert problem.kind == "missing" and problem.record_key == line["record_key"]
+
+
+def test_a_dead_letter_marked_withheld_but_carrying_its_bytes_fails(package):
+    rewrite(package, "dead_letters.jsonl", lambda text: text.replace('"original_value":null', f'"original_value":"{RAW_VALUE}"', 1))
+    problems = verify_package(package).problems
+    assert any(p.kind == "edited" and "still carry values" in p.detail and p.file == "dead_letters.jsonl" for p in problems)
+
+
+def test_a_full_package_with_a_withheld_mark_on_a_dead_letter_fails(ledger, tmp_path):
+    out = tmp_path / "full"
+    export_package(ledger, AGREEMENT, FIRST, LAST, out, audience="full")
+    rewrite(out, "dead_letters.jsonl", lambda text: text.replace(
+        '{"agreement_id"', '{"redacted":["original_value","original_key"],"agreement_id"', 1))
+    assert dead_letter_line(out)["redacted"] == ["original_value", "original_key"]
+    problems = verify_package(out).problems
+    assert any(p.kind == "edited" and "full package" in p.detail and p.file == "dead_letters.jsonl" for p in problems)
