@@ -5,6 +5,7 @@ every agent. Topics are taken from the catalogue (streams/topics.py) and declare
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,10 +99,33 @@ class Bus:
             if Path(self.settings.agreements_dir).is_dir() else AgreementSet([])
         self.ledger = open_ledger(self.settings.ledger)
         self._intake_by_topic = {self.catalogue.intake(c): c for c in self.schemas.intake_categories}
+        self._owned, self._rebuilders, self._owner_lock = False, [], asyncio.Lock()
         self.topics = {}
         for name in (self.catalogue.accepted, self.catalogue.dead_letters,
                      *[self.catalogue.bus(c) for c in self.schemas.bus_categories]):
             self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
+
+    def on_ownership(self, rebuild) -> None:
+        """Register an async rebuild to run (in registration order) whenever this worker gains
+        qc.accepted: rules first, then clocks, each from the ledger."""
+        self._rebuilders.append(rebuild)
+
+    async def owns_accepted(self) -> bool:
+        """Whether this worker owns qc.accepted (one partition, so one owner in the group). The
+        rules and the clocks run only in the owner; on gaining it they are rebuilt from the
+        ledger, since another worker may have moved them on meanwhile."""
+        from faust.types import TP
+
+        if TP(self.catalogue.accepted, 0) not in self.app.consumer.assignment():
+            self._owned = False
+            return False
+        if not self._owned:
+            async with self._owner_lock:
+                if not self._owned:
+                    for rebuild in self._rebuilders:
+                        await rebuild()
+                    self._owned = True
+        return True
 
     def category_of_topic(self, topic: str) -> str | None:
         return self._intake_by_topic.get(topic)

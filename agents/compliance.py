@@ -104,18 +104,22 @@ def install(app, bus, rules: ComplianceRules | None = None) -> ComplianceRules:
     """Register the compliance agent on a Faust app. ``bus`` is agents.app.Bus. Returns the rules
     (also set as ``bus.compliance``) so the obligation engine can register ``rules.opener``.
 
-    The rule state is rebuilt at once from the ledger's accepted events (``bus.ledger``, when
-    there is one): install this before anything that replays events through ``rules.opener``."""
+    The rule state is rebuilt from the ledger's accepted events whenever this worker gains
+    qc.accepted (``Bus.on_ownership``): install this before the obligations agent, whose rebuild
+    replays events through ``rules.opener``."""
     if rules is None:
         agreements = getattr(bus, "agreements", None)
         if agreements is None:
             agreements = load_agreements(bus.settings)
         rules = ComplianceRules(agreements, bus.schemas)
-        ledger = getattr(bus, "ledger", None)
-        if ledger is not None:
-            applied = rules.replay(accepted_from_ledger(ledger, bus.schemas))
-            log.info("compliance: rule state rebuilt from %d accepted events in the ledger", applied)
     bus.compliance = rules
+
+    async def rebuild() -> None:
+        applied = rules.rebuild(accepted_from_ledger(bus.ledger, bus.schemas))
+        log.info("compliance: this worker owns the rules; state rebuilt from %d accepted events in the ledger",
+                 applied)
+
+    bus.on_ownership(rebuild)
     source = bus.topic(bus.catalogue.accepted)
 
     @app.agent(source, name="qbus.compliance")
@@ -128,6 +132,8 @@ def install(app, bus, rules: ComplianceRules | None = None) -> ComplianceRules:
             except DecodeError as exc:
                 log.error("compliance: cannot decode accepted record %s: %s", where, exc)
                 continue
+            if not await bus.owns_accepted():
+                continue  # another worker owns the rules (qc.accepted has one partition)
             try:
                 outcome = rules.evaluate(event)
             except Exception:

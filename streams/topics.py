@@ -87,8 +87,11 @@ class TopicCatalogue:
             for c in self.schemas.intake_categories
         ]
         specs += [
+            # One partition on purpose: the rules and the clocks keep state across items (a batch's
+            # deviations, a line's suspension), so exactly one worker of the group owns them at a
+            # time; when it goes, the next owner rebuilds them from the ledger. Intake scales.
             self._spec(self.accepted, "delete", 365 * DAY_MS, item_key, "any validated event",
-                       "events that passed intake, for the rules, obligations, ledger and routing"),
+                       "events that passed intake, for the rules, obligations and routing", partitions=1),
             self._spec(self.dead_letters, "delete", FOREVER, "original key", "DeadLetter (Avro)",
                        "refused input, with the original bytes and the reason; never dropped"),
             self._spec(self.agreements, "compact", FOREVER, "agreement_id", "agreement YAML",

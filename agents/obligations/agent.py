@@ -80,20 +80,31 @@ def install(app, bus, extra_openers=()) -> None:
     openers = default_openers()
     for opener in extra_openers:  # e.g. the compliance rules' (Arts. 5, 8, 11, 13, 19, 20, 25)
         openers.register(opener)
-    service = ObligationsService(ObligationEngine(bus.agreements, openers=openers), bus.schemas)
-    bus.obligations = service
-    open_count, pending = service.restore(bus.ledger)
-    log.info("obligations: %d open obligations rebuilt from the ledger, %d changes to catch up", open_count, len(pending))
+
+    def fresh_service() -> ObligationsService:
+        return ObligationsService(ObligationEngine(bus.agreements, openers=openers), bus.schemas)
+
+    holder = {"service": fresh_service()}
+    bus.obligations = holder["service"]
     accepted = bus.topics[bus.catalogue.accepted]
 
     async def emit_all(events: list[dict]) -> None:
         for event in events:
             await bus.emit(event)
 
-    @app.task
-    async def catch_up():
+    async def rebuild() -> None:
+        service = fresh_service()
+        open_count, pending = service.restore(bus.ledger)
+        log.info("obligations: this worker owns the clocks; %d open obligations rebuilt from the ledger, "
+                 "%d changes to catch up", open_count, len(pending))
+        holder["service"] = bus.obligations = service
         await emit_all(pending)
-        pending.clear()
+
+    bus.on_ownership(rebuild)
+
+    async def owned_service() -> ObligationsService | None:
+        """The engine while this worker owns qc.accepted; None while another worker's clocks run."""
+        return holder["service"] if await bus.owns_accepted() else None
 
     @app.agent(accepted, name="qbus.obligations")
     async def obligations_agent(stream):
@@ -104,6 +115,9 @@ def install(app, bus, extra_openers=()) -> None:
                 log.error("obligations: cannot decode %s[%s]@%s: %s", record.message.topic,
                           record.message.partition, record.message.offset, exc)
                 continue
+            service = await owned_service()
+            if service is None:
+                continue
             with bus.metrics.time_processing("obligations"):
                 await emit_all(service.on_event(event))
 
@@ -112,6 +126,9 @@ def install(app, bus, extra_openers=()) -> None:
     @app.timer(interval=GAUGE_SECONDS)
     async def report_open_obligations():
         # Walks every open obligation, so it runs seldom; the tick below stays due-only.
+        service = await owned_service()
+        if service is None:
+            return
         counts = service.counts(datetime.now(timezone.utc))
         for agreement, category in reported - set(counts):
             bus.metrics.set_obligations(agreement, category, 0, 0)  # gone: say zero, not stale
@@ -123,7 +140,9 @@ def install(app, bus, extra_openers=()) -> None:
     @app.timer(interval=TICK_SECONDS)
     async def tick():
         # Cost follows what falls due (the engine keeps a heap), so ticking often is cheap.
-        await emit_all(service.tick())
+        service = await owned_service()
+        if service is not None:
+            await emit_all(service.tick())
 
 
 def open_from_ledger(settings, agreements=None) -> list:

@@ -109,6 +109,12 @@ class ComplianceRules:
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
 
+    def rebuild(self, events: Iterable[dict]) -> int:
+        """Forget everything and replay the accepted events (a worker that gains the rules)."""
+        self.state = RuleState()
+        self._recent.clear()
+        return self.replay(events)
+
     def replay(self, events: Iterable[dict], now: datetime | None = None) -> int:
         """Rebuild the state from accepted events, oldest first, and publish nothing: the caller
         discards the outcomes. The most recent ones stay in the cache, so an event redelivered

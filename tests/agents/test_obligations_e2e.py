@@ -110,3 +110,44 @@ def test_a_killed_worker_restarts_and_fires_the_next_step_once(isolated_stack, t
     # "At most a few seconds late": the restart itself takes a few seconds on this machine.
     lateness = later[0].value["occurred_at"].timestamp() - due_step2
     assert lateness < 15, f"step 2 fired {lateness:.1f} s late"
+
+
+def _last_ownership(log_path) -> str:
+    """When this worker last took over the clocks ('' if never), from its log's timestamps."""
+    lines = [l for l in log_path.read_text(errors="replace").splitlines() if "owns the clocks" in l]
+    return lines[-1][1:24] if lines else ""
+
+
+def test_two_workers_one_killed_the_other_takes_over_the_clocks(isolated_stack, tmp_path):
+    """N workers share one group; qc.accepted has one partition, so one of them runs the rules
+    and clocks. Kill that one: the other gains the partition, rebuilds from the shared ledger and
+    fires the remaining steps, each once."""
+    from streams.broker import free_port
+    from streams.local import WorkerProcess
+
+    # Two workers on one host: one state folder, so one ledger and one schema registry (on a
+    # cluster: the PostgreSQL ledger and the Schema Registry); each its own ports.
+    settings = [isolated_stack.model_copy(update={"worker_web_port": free_port(), "metrics_port": free_port()})
+                for _ in ("a", "b")]
+    catalogue = TopicCatalogue.from_settings(settings[0])
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    workers = [WorkerProcess(s, log).start() for s, log in zip(settings, logs)]
+    try:
+        with Publisher.from_settings(settings[0]) as publisher, \
+                TopicReader.from_settings(settings[0], catalogue.bus("escalation")) as escalations:
+            event = critical_deviation()
+            publisher.publish(event)
+            step1 = steps_for(escalations, event["item_ref"], 1, 40)
+            assert step1, "no step fired before the kill"
+            owner = max((0, 1), key=lambda i: _last_ownership(logs[i]))
+            assert _last_ownership(logs[owner]), "no worker took the clocks"
+            workers[owner].kill()                      # the owner of the rules and clocks dies
+            later = steps_for(escalations, event["item_ref"], 2, 60)
+            later += escalations.collect(lambda found: False, timeout=3,
+                                         where=lambda r: r.value and r.value["item_ref"] == event["item_ref"])
+        survivor = 1 - owner
+        assert _last_ownership(logs[survivor]), "the survivor never took over the clocks"
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert [r.value["payload"]["step"] for r in step1 + later] == [1, 2, 3]
