@@ -1,7 +1,6 @@
 """Shared fixtures. Tests that need the broker get a real Tansu through `broker`; none mock it."""
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -148,15 +147,6 @@ def read_topic(bus_settings):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-def pytest_collection_modifyitems(config, items):
-    # Browser tests need Debian's Chromium; say why they skip instead of failing obscurely.
-    if not os.path.exists("/usr/bin/chromium"):
-        skip = pytest.mark.skip(reason="Debian chromium not installed (make system-deps installs it)")
-        for item in items:
-            if "browser" in item.keywords:
-                item.add_marker(skip)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from agents.dashboard.security import (CSRF_FIELD, LANG_COOKIE, SESSION, USER, R
                                        security_headers, session_middleware)
 from agents.dashboard.settings import DashboardSettings
 from agents.dashboard.users import User, UserStore
+from streams.export import export_package
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +441,7 @@ async def export_view(request: web.Request) -> web.StreamResponse:
     dash = request.app[DASHBOARD]
     info = dash.agreement_for(user, request.match_info["agreement_id"])
     if dash.export is None:
-        # TODO(lead): streams.export.export_package was not importable; wire it to enable this.
+        # Export turned off for this installation (create_app(export=False)).
         return render(request, "error.html", {"title": "bad_request", "text": "export_unavailable"}, status=501)
     zone = ZoneInfo(info.timezone)
     today = dash.clock().astimezone(zone).date()
@@ -603,19 +604,11 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _default_export():
-    try:
-        from streams.export import export_package
-    except ImportError:  # TODO(lead): the export module is another engineer's; without it, 501
-        return None
-    return export_package
-
-
 def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore, *, agreements=None,
-               clock: Callable[[], datetime] | None = None, export: Callable[..., Any] | None | bool = True,
+               clock: Callable[[], datetime] | None = None, export: Callable[..., Any] | None | bool = export_package,
                poll: bool = True) -> web.Application:
     """The dashboard app. `publisher` needs only ``publish(event) -> event_id``; `agreements` (an
-    `AgreementSet` or AgreementInfos) gives titles and time zones; `export=False` disables export."""
+    `AgreementSet` or AgreementInfos) gives titles and time zones; `export=False` turns the export button off (an installation that must not ship packages)."""
     from agents.dashboard.api import setup_api
     from agents.dashboard.readmodel import infos_from_agreements
 
@@ -632,7 +625,7 @@ def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore,
                                                                                agreement_set))
     dash = Dashboard(settings=settings, ledger=ledger, bus=publisher, users=users, model=model,
                      clock=clock or (lambda: datetime.now(timezone.utc)),
-                     export=_default_export() if export is True else (export or None))
+                     export=export or None)
     dash.limiter = RateLimiter(settings.login_max_failures, settings.login_window_s)
     dash.codec = SessionCodec(settings.session_secret(), settings.session_max_age_s)
     dash.templates = _templates()

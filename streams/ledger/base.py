@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -231,9 +231,7 @@ class SqlLedger(Ledger):
 
     COLUMNS: str
     PLACEHOLDER = "?"
-
-    def _record(self, row: tuple) -> LedgerRecord:
-        raise NotImplementedError
+    _record: Callable[[tuple], LedgerRecord]  # a row as a LedgerRecord; each backend's own
 
     def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
