@@ -49,34 +49,11 @@ def payload_path(name: str) -> Path:
     return (BUS_DIR if name in BUS else PAYLOAD_DIR) / f"{name}.avsc"
 
 
-def _pin_namespace(schema, namespace: str):
-    """Envelope types keep their own namespace ('qbus.Classification', 'qbus.PartyRole', ...)
-    inside the composed 'qbus.events.*' record, so payload files can refer to them by name."""
-    if isinstance(schema, list):
-        return [_pin_namespace(s, namespace) for s in schema]
-    if isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed") and "namespace" not in schema:
-            schema["namespace"] = namespace
-        for key in ("fields", "type", "items", "values"):
-            if key in schema and not isinstance(schema[key], str):
-                schema[key] = _pin_namespace(schema[key], namespace)
-    return schema
-
-
 def compose(payload: dict) -> dict:
-    """The event schema, composed as the loader does (written out again here on purpose):
-    the envelope's fields with a 'payload' field holding the category record, inserted just
-    before the last envelope field (the signature)."""
-    fields = _pin_namespace(copy.deepcopy(ENVELOPE["fields"]), ENVELOPE["namespace"])
-    fields.insert(len(fields) - 1, {"name": "payload", "type": copy.deepcopy(payload), "doc": payload["doc"]})
-    camel = "".join(part.capitalize() for part in payload["category"].split("_"))
-    return {
-        "type": "record",
-        "name": camel + "Event",
-        "namespace": "qbus.events",
-        "doc": f"A '{payload['category']}' event: the envelope plus its payload.",
-        "fields": fields,
-    }
+    """The event schema of a payload file, as the loader (schemas/__init__.py) composes it."""
+    from schemas import default_schemas
+
+    return default_schemas().categories[payload.get("category") or payload["name"]].event
 
 
 def parse_event(name: str):
