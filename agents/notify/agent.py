@@ -80,7 +80,7 @@ class NotifierService:
                                      party=None, at=now)
         facts = {**self._facts(event), "category": p.get("category") or "", "step": p["step"],
                  "due_at": p["due_at"], "overdue_for": now - p["due_at"], "reason": p["reason"],
-                 "party": p.get("responsible_party_id") or "?", "action": _action_word(p.get("description") or "")}
+                 "party": p.get("responsible_party_id") or "?", "action": (p.get("kind") or "ACKNOWLEDGE").lower()}
         return notification_from_facts(
             "obligation_overdue", facts, notification_key=f"{p['obligation_id']}:step{p['step']}",
             kind="escalation", recipients=recipients, page=bool(p["page"]), incident_key=p["obligation_id"])
@@ -136,13 +136,6 @@ class NotifierService:
                          event_id=derived_id("delivery", receipt["notification_key"], receipt["recipient"],
                                              receipt["attempt"], outcome),
                          occurred_at=datetime.now(timezone.utc))
-
-
-def _action_word(description: str) -> str:
-    for word in ("acknowledge", "approve", "close", "notify", "submit", "perform"):
-        if word in description.lower():
-            return word
-    return "acknowledge"
 
 
 def _unique(recipients: list[Recipient]) -> list[Recipient]:

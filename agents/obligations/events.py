@@ -45,6 +45,7 @@ def escalation_payload(change: Change) -> dict:
         "page": bool(esc.page), "reason": esc.reason or change.reason or "", "due_at": ob.due_at,
         "of_steps": esc.of_steps, "recipients": names, "category": ob.category,
         "description": ob.description, "responsible_party_id": ob.responsible_party_id or "",
+        "kind": ob.kind.value,
     }
 
 
