@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agents.agreements.model import AgreementSet
+from agents.agreements import AgreementSet
 from agents.intake import Refusal
 from streams.signing import KeyRegistry, sources_that_must_sign, verify_event
 

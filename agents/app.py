@@ -89,7 +89,7 @@ class Bus:
     intake_checks: list = field(default_factory=list)
 
     def __post_init__(self):
-        from agents.agreements.model import AgreementSet
+        from agents.agreements import AgreementSet
         from streams.ledger import open_ledger
 
         self.metrics = QbusMetrics(CollectorRegistry())
@@ -223,7 +223,7 @@ def install_lag_gauge(app, bus) -> None:
 
 def holder_ids(settings: Settings) -> tuple[str, ...]:
     """Every holder of the loaded agreements: each gets its own inbox topic (Art. 10)."""
-    from agents.agreements.model import AgreementSet
+    from agents.agreements import AgreementSet
 
     if not Path(settings.agreements_dir).is_dir():
         return ()

@@ -1,20 +1,10 @@
 """Quality agreements as code (Arts. 6, 7, 15, 17): models, loading, checking, the template."""
 from pathlib import Path
 
-from agents.agreements.model import (
-    ART7_CATEGORIES,
-    CLASSIFICATIONS,
-    Agreement,
-    AgreementRefused,
-    AgreementSet,
-    Duration,
-    LadderStep,
-    Person,
-    Placement,
-    Problem,
-    Product,
-    Timelines,
-)
+from agents.agreements.agreement_set import AgreementSet, Placement
+from agents.agreements.model import Agreement
+from agents.agreements.parts import LadderStep, Person, Product, Timelines
+from agents.agreements.terms import ART7_CATEGORIES, CLASSIFICATIONS, AgreementRefused, Duration, Problem
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("default.yaml")
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.agreements import model as m
-from agents.agreements.model import Agreement, Problem
+from agents.agreements import Agreement, Problem
 
 
 @dataclass

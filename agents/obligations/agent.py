@@ -147,7 +147,7 @@ def install(app, bus, extra_openers=()) -> None:
 
 def open_from_ledger(settings, agreements=None) -> list:
     """Open obligations as the worker would rebuild them: for `qbus obligations` (read-only)."""
-    from agents.agreements.model import AgreementSet
+    from agents.agreements import AgreementSet
     from schemas import default_schemas
     from streams.ledger import open_ledger
 

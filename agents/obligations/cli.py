@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from agents.agreements.model import AgreementSet
+from agents.agreements import AgreementSet
 from agents.calendar import DEFAULT_TIMEZONE
 from agents.obligations.engine import Obligation, ObligationEngine, human_span, as_utc
 

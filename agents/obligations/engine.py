@@ -35,7 +35,7 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 from zoneinfo import ZoneInfo
 
-from agents.agreements.model import Agreement, AgreementSet, Duration, LadderStep
+from agents.agreements import Agreement, AgreementSet, Duration, LadderStep
 from agents.calendar import WorkingCalendar
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ feedback that need the manufacturer's attention.
 """
 from __future__ import annotations
 
-from agents.agreements.model import Duration
+from agents.agreements import Duration
 from agents.obligations.engine import Kind
 from agents.routing import addressees
 from agents.rules.context import Context

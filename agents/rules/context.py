@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from agents.agreements.model import Agreement, AgreementSet, Duration
+from agents.agreements import Agreement, AgreementSet, Duration
 from agents.calendar import DEFAULT_TIMEZONE, WorkingCalendar, calendar_for
 from agents.obligations.engine import Kind, ObligationSpec
 from agents.rules.outcome import Outcome

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from agents.agreements.model import Duration
+from agents.agreements import Duration
 from agents.obligations.engine import Kind
 from agents.rules.context import Context, add_months, as_date
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from agents.agreements.model import Duration
+from agents.agreements import Duration
 from agents.obligations.engine import Kind
 from agents.rules.context import Context, as_date
 

@@ -12,7 +12,7 @@ released after that moment, up to three in all, per product the change concerns.
 """
 from __future__ import annotations
 
-from agents.agreements.model import Duration
+from agents.agreements import Duration
 from agents.obligations.engine import Kind
 from agents.rules.context import Context
 from agents.rules.state import ChangeWindow, at_least_major

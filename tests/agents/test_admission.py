@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from agents.admission import Admission
-from agents.agreements.model import Agreement, AgreementSet
+from agents.agreements import Agreement, AgreementSet
 from agents.intake import Refusal
 from schemas import default_schemas
 from streams.signing import generate_keypair, public_key_b64, sign_event

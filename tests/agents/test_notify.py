@@ -615,7 +615,7 @@ def test_a_step_that_reached_nobody_raises_the_next_step_at_once():
     from datetime import datetime, timezone
     from types import SimpleNamespace
 
-    from agents.agreements.model import AgreementSet
+    from agents.agreements import AgreementSet
     from agents.emitted import derived_id
     from agents.notify.agent import NotifierService
     from tests.conftest import ROOT
@@ -645,7 +645,7 @@ def test_a_suspension_directive_pages_on_call_and_mails_both_heads_of_quality():
     from datetime import datetime, timezone
     from types import SimpleNamespace
 
-    from agents.agreements.model import AgreementSet
+    from agents.agreements import AgreementSet
     from agents.notify.agent import NotifierService
     from tests.conftest import ROOT
 
