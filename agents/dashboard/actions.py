@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agents.dashboard.readmodel import Item
+from agents.dashboard.items import Item
 from agents.dashboard.users import User
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.dashboard.actions import redact_for_viewer
-from agents.dashboard.app import DASHBOARD
+from agents.dashboard.state import DASHBOARD
 
 log = logging.getLogger(__name__)
 

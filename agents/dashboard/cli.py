@@ -45,7 +45,7 @@ def build_app(bus_settings, settings):
     writer = BusWriter(lambda: Publisher.from_settings(bus_settings, signer=signer))
     agreements = None
     if Path(bus_settings.agreements_dir).is_dir():
-        from agents.agreements.model import AgreementSet
+        from agents.agreements import AgreementSet
 
         agreements = AgreementSet.load_dir(bus_settings.agreements_dir, strict=False)
     app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements)

@@ -119,7 +119,7 @@ def later(hours: float) -> datetime:
 def agreements():
     """The two agreements as files would give them (from the shipped template): names, titles, products."""
     from agents.agreements import DEFAULT_TEMPLATE
-    from agents.agreements.model import Agreement, AgreementSet
+    from agents.agreements import Agreement, AgreementSet
 
     template = DEFAULT_TEMPLATE.read_text(encoding="utf-8")
 
