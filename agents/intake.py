@@ -80,12 +80,13 @@ LEDGER_ORIGIN = ("ledger", -1, -1)
 
 
 class Intake:
-    # Set by the agent: whether the ledger holds exactly this event (so a re-delivery is harmless).
-    recorded_identically: Callable[[dict], bool] = staticmethod(lambda event: False)
-
     def __init__(self, codec: Codec, topic_category: Callable[[str], str | None],
                  max_event_bytes: int = 1_048_576, dedupe: DedupeWindow | None = None,
-                 checks: list[EventCheck] | None = None):
+                 checks: list[EventCheck] | None = None,
+                 recorded_identically: Callable[[dict], bool] = lambda event: False):
+        """``recorded_identically``: whether the ledger holds exactly this event, so a copy of
+        it delivered again after a restart is harmless rather than a duplicate publication."""
+        self.recorded_identically = recorded_identically
         self.codec = codec
         self.topic_category = topic_category
         self.max_event_bytes = max_event_bytes
@@ -179,14 +180,16 @@ def _text(value) -> str | None:
 
 def install(app, bus) -> None:
     """Register the intake agent on a Faust app. `bus` is agents.app.Bus."""
+    def recorded_identically(event: dict) -> bool:
+        stored = bus.ledger.get(event["event_id"])
+        return stored is not None and stored.body == canonical_json(event)
+
     intake = Intake(bus.codec, bus.category_of_topic, bus.settings.max_event_bytes,
-                    DedupeWindow(bus.settings.dedupe_window), bus.intake_checks)
+                    DedupeWindow(bus.settings.dedupe_window), bus.intake_checks, recorded_identically)
     bus.intake = intake
     intake_categories = set(bus.schemas.intake_categories)
     seeded = intake.seed(r.record_key for r in bus.ledger.iter(kinds=["event"])
                          if (r.event_type or "").split(".")[0] in intake_categories)
-    intake.recorded_identically = lambda event: (
-        (stored := bus.ledger.get(event["event_id"])) is not None and stored.body == canonical_json(event))
     log.info("intake: %d accepted event ids from the ledger remembered for duplicate checks", seeded)
     source = app.topic(*bus.catalogue.intake_topics(), value_serializer="raw", key_serializer="raw")
 
