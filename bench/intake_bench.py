@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
 from streams.admin import admin_client, create_topics  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.local import child_env  # noqa: E402
+from streams.settings import child_env  # noqa: E402
 from streams.processes import spawn, stop, wait_for_log  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import TopicCatalogue, TopicSpec, item_key  # noqa: E402
@@ -33,7 +33,7 @@ def passthrough_worker() -> None:
     """A bare Faust agent: read raw bytes, forward raw bytes. The floor for any Faust agent."""
     from faust.worker import Worker
 
-    from agents.app import create_app
+    from agents.worker.app import create_app
 
     app = create_app(Settings(), app_id="qbus-bench-passthrough")
     source = app.topic(PASS_IN, value_serializer="raw", key_serializer="raw")
@@ -112,7 +112,7 @@ def main() -> None:
         print("bare Faust passthrough ...", flush=True)
         bare = run([sys.executable, __file__, "--role", "passthrough"], settings, state, PASS_OUT, args.n)
         print("qbus intake (decode → validate → dedupe → forward) ...", flush=True)
-        intake = run([sys.executable, "-m", "streams.cli", "worker"], settings, state, catalogue.accepted, args.n)
+        intake = run([sys.executable, "-m", "agents.cli.main", "worker"], settings, state, catalogue.accepted, args.n)
 
     print()
     print(f"{'pipeline':48} {'events/s':>10}")

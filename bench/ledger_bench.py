@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from streams.ledger import open_ledger  # noqa: E402
+from agents.record.ledger import open_ledger  # noqa: E402
 
 
 def make_event(i: int) -> dict:

@@ -24,8 +24,11 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.agreements import DEFAULT_TEMPLATE, Agreement, AgreementSet  # noqa: E402
-from agents.obligations import Change, Kind, Obligation, ObligationEngine, obligation_id  # noqa: E402
+from agents.core.agreements import DEFAULT_TEMPLATE, Agreement, AgreementSet  # noqa: E402
+from agents.core.agreements.lint import load_agreement  # noqa: E402
+from agents.core.obligations.engine import ObligationEngine  # noqa: E402
+from agents.core.obligations.model import Change, Kind, Obligation  # noqa: E402
+from agents.core.obligations.openers import obligation_id  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 # Deadlines 10 ms apart: a million span 2.8 hours, so no slice reaches the second ladder step (4 h)
@@ -72,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n
 
-    agreement = Agreement.load(DEFAULT_TEMPLATE)
+    agreement = load_agreement(DEFAULT_TEMPLATE)
     agreements = AgreementSet([agreement])
     gc.collect()
     base = rss_mib()

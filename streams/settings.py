@@ -4,6 +4,7 @@ Nothing else in the code reads os.environ; pass Settings (or a part of it) down 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -33,7 +34,7 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = 6.0
     max_poll_interval_s: float = 30.0
     request_timeout_s: float = 20.0
-    # Faust hard-codes a 1500 ms fetch wait; agents/app.py lowers it to this for latency.
+    # Faust hard-codes a 1500 ms fetch wait; agents/worker/app.py lowers it to this for latency.
     fetch_max_wait_ms: int = 50
 
     # --- worker ---------------------------------------------------------------------------
@@ -83,3 +84,15 @@ class Settings(BaseSettings):
                 sasl_plain_password=self.sasl_password.get_secret_value() if self.sasl_password else None,
             )
         return config
+
+
+def child_env(settings: Settings, **extra) -> dict:
+    """Environment for a child qbus process: this one's environment with the settings as QBUS_* variables."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"QBUS_{name.upper()}"] = str(value)
+    env.update({k: str(v) for k, v in extra.items()})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env

@@ -23,8 +23,8 @@ def broker(tmp_path_factory):
 
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_AGREEMENTS = [ROOT / "deploy/demo/agreements", ROOT / "tests/agents/fixtures/agreements",
-                   ROOT / "tests/e2e_agreements"]
+TEST_AGREEMENTS = [ROOT / "deploy/demo/agreements", ROOT / "tests/fixtures/agreements",
+                   ROOT / "tests/fixtures/e2e_agreements"]
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ def topics(bus_settings):
 @pytest.fixture(scope="session")
 def worker(bus_settings, topics, tmp_path_factory):
     """One Faust worker (all agents) in a child process, shared by the session's end-to-end tests."""
-    from streams.local import WorkerProcess
+    from agents.cli.local import WorkerProcess
 
     proc = WorkerProcess(bus_settings, tmp_path_factory.mktemp("worker") / "worker.log").start()
     yield proc

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import QbusMetrics, start_metrics_server
+from agents.worker.metrics import QbusMetrics, start_metrics_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "deploy" / "prometheus"
@@ -291,7 +291,7 @@ def test_prometheus_scrapes_qbus_and_the_overdue_alert_fires(prometheus):
 def test_prometheus_scrapes_the_real_worker_and_an_overdue_deviation_fires(worker, publisher, bus_settings, tmp_path):
     """The session's worker (tests/conftest.py): a critical deviation nobody acknowledges within
     3 s (agreement QA-TEST-E2E) makes qbus_obligations_overdue > 0, and the rule fires."""
-    from tests.agents.test_obligations_e2e import critical_deviation
+    from tests.agents.worker.test_obligations_e2e import critical_deviation
 
     publisher.publish(critical_deviation())
     with prometheus_scraping(tmp_path, bus_settings.metrics_port) as url:

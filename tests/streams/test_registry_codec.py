@@ -62,7 +62,9 @@ def test_old_writer_schema_is_read_with_todays_schema(tmp_path):
     old["fields"] = [f for f in old["fields"] if f["name"] != "significant_risk"]
     registry = FileRegistry(tmp_path / "r.json")
     old_id = registry.register(category.name, json.dumps(old))
-    import fastavro, io, struct
+    import fastavro
+    import io
+    import struct
     _, event = validate_event(example("deviation"), SCHEMAS)
     event.pop("significant_risk")
     out = io.BytesIO()

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from streams.canonical import canonical_bytes, parse_timestamp
-from streams.ledger.cli import main as qbus
+from agents.cli.ledger import main as qbus
 from streams.signing import (KeyRegistry, generate_keypair, key_fingerprint, load_private_key, load_public_key,
                              private_key_pem, public_key_b64, public_key_pem, sign_event, sources_that_must_sign,
                              verify_event)
@@ -148,7 +148,7 @@ def test_keys_generate_writes_a_private_key_only_its_owner_can_read(tmp_path, ca
 
 
 def test_registry_and_signing_duty_from_an_agreements_sources():
-    # Shaped like agents.agreements.model.SourceSystem: instance, key_id, public_key (base64), must_sign.
+    # Shaped like agents.core.agreements.model.SourceSystem: instance, key_id, public_key (base64), must_sign.
     private, public = generate_keypair()
     sources = [SimpleNamespace(instance="qms-cmox-01", key_id=None, public_key=public_key_b64(public), must_sign=True),
                SimpleNamespace(instance="mes-cmox-01", key_id=None, public_key=None, must_sign=False)]

@@ -1,0 +1,167 @@
+"""Command line: ``qbus ledger verify``, ``qbus export`` and ``qbus keys generate``.
+
+`register(subparsers)` adds the three commands to the main ``qbus`` parser; each sets ``func`` to a
+handler taking the parsed args and returning the exit code (0 OK, 1 verification failed, 2 usage).
+Run standalone with ``python -m agents.cli.ledger ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+# The one place the default ledger URL lives until settings take it over (Settings.ledger).
+DEFAULT_LEDGER_URL = "sqlite:///var/ledger.db"
+LEDGER_URL_ENV = "QBUS_LEDGER_URL"
+
+
+def default_ledger_url() -> str:
+    from streams.settings import Settings
+
+    return Settings().ledger
+
+
+def _day_or_instant(text: str) -> date | datetime:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a date (2026-03-01) nor a time (2026-03-01T08:00+08:00)")
+
+
+def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ledger", metavar="URL", default=None,
+                        help=f"sqlite:///path or postgresql://...; default ${LEDGER_URL_ENV} or {DEFAULT_LEDGER_URL}")
+
+
+def register(subparsers) -> None:
+    ledger = subparsers.add_parser("ledger", help="the hash-chained audit ledger (Art. 14)")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = ledger_commands.add_parser(
+        "verify", help="walk the hash chain (or check an inspection package) and report OK or the first broken record")
+    verify.add_argument("--agreement", metavar="A", help="verify this agreement's chain only")
+    verify.add_argument("--package", metavar="DIR", type=Path, help="verify an exported inspection package, offline")
+    verify.add_argument("--keys", metavar="FILE", type=Path, help="key registry JSON: also re-check event signatures")
+    _add_ledger_option(verify)
+    verify.set_defaults(func=cmd_ledger_verify)
+
+    export = subparsers.add_parser("export", help="write an inspection package for one agreement and period")
+    export.add_argument("--agreement", metavar="A", required=True)
+    export.add_argument("--from", dest="start", metavar="D1", required=True, type=_day_or_instant,
+                        help="first day (local, included) or an ISO time")
+    export.add_argument("--to", dest="end", metavar="D2", required=True, type=_day_or_instant,
+                        help="last day (local, included) or an ISO time (excluded)")
+    export.add_argument("--tz", default=None, help="the agreement's time zone (default Asia/Shanghai)")
+    export.add_argument("--keys", metavar="FILE", type=Path, help="key registry JSON: ship the signing keys used")
+    export.add_argument("--full", action="store_true",
+                        help="write every record as stored (manufacturer, inspector with full access); default: a "
+                             "holder package without the business-confidential fields of fan-out notices (Art. 8)")
+    export.add_argument("out", metavar="OUT", type=Path, help="an empty or new folder")
+    _add_ledger_option(export)
+    export.set_defaults(func=cmd_export)
+
+    keys = subparsers.add_parser("keys", help="Ed25519 signing keys for source systems")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_commands.add_parser("generate", help="make a key pair; print it, or write PREFIX.key and PREFIX.pub")
+    generate.add_argument("--out", metavar="PREFIX", type=Path, help="write PREFIX.key (private, mode 0600) and PREFIX.pub")
+    generate.add_argument("--key-id", help="key id to register (default: derived from the public key)")
+    generate.set_defaults(func=cmd_keys_generate)
+
+
+def _load_keys(path: Path | None):
+    if path is None:
+        return None
+    from streams.signing import KeyRegistry
+    return KeyRegistry.load(path)
+
+
+def cmd_ledger_verify(args) -> int:
+    from agents.record.export import verify_package
+    from agents.record.ledger import open_ledger
+
+    keys = _load_keys(args.keys)
+    if args.package is not None:
+        report = verify_package(args.package, keys=keys)
+        print(f"package {args.package}: {report.summary()}")
+        return 0 if report.ok else 1
+    url = args.ledger or default_ledger_url()
+    try:
+        ledger = open_ledger(url, create=False)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with ledger:
+        report = ledger.verify(args.agreement, keys=keys)
+    if report.ok and args.agreement and not report.records:
+        # A typo in the agreement id must not read as "verified".
+        print(f"NOT FOUND: no record of agreement {args.agreement} in {url}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_export(args) -> int:
+    from agents.record.export import DEFAULT_TIMEZONE, export_package
+    from agents.record.ledger import open_ledger
+
+    url = args.ledger or default_ledger_url()
+    try:
+        ledger = open_ledger(url, create=False)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with ledger:
+        try:
+            summary = export_package(ledger, args.agreement, args.start, args.end, args.out,
+                                     tz=args.tz or DEFAULT_TIMEZONE, keys=_load_keys(args.keys),
+                                     audience="full" if args.full else "holder")
+        except (FileExistsError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"wrote {summary.out_dir}: {summary.events} events, {summary.dead_letters} dead letters"
+          + (f", {summary.redacted} with confidential fields withheld (Art. 8)" if summary.redacted else "")
+          + (f", {summary.dead_letters_withheld} dead letters without their raw bytes"
+             if getattr(summary, "dead_letters_withheld", 0) else ""))
+    print(f"manifest.json sha256 {summary.manifest_sha256} (send this to the recipient separately)")
+    if not summary.ledger_ok:
+        print("warning: the ledger's chain for this agreement did not verify at export; see manifest.json",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_keys_generate(args) -> int:
+    from streams.signing import generate_keypair, key_fingerprint, private_key_pem, public_key_b64, public_key_pem
+
+    private, public = generate_keypair()
+    key_id = args.key_id or key_fingerprint(public)
+    if args.out is None:
+        sys.stdout.write(private_key_pem(private).decode("ascii"))
+        sys.stdout.write(public_key_pem(public).decode("ascii"))
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        private_path, public_path = Path(f"{args.out}.key"), Path(f"{args.out}.pub")
+        if private_path.exists():
+            print(f"error: {private_path} exists; not overwriting a private key", file=sys.stderr)
+            return 2
+        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(private_key_pem(private))
+        public_path.write_bytes(public_key_pem(public))
+        print(f"private key: {private_path} (keep it on the source system only)")
+        print(f"public key:  {public_path}")
+    print(f"key id: {key_id}")
+    print(f"public key (base64, raw 32 bytes): {public_key_b64(public)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qbus")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

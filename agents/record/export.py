@@ -1,0 +1,510 @@
+"""The inspection package: one agreement's records for a period, provable offline.
+
+Art. 14 lets a holder replace part of its on-site audits with remote audits, and inspectors need a
+complete, tamper-evident record. `export_package` writes into an empty folder:
+
+- ``events.jsonl``: every event of the agreement recorded in the period (quality events and the
+  bus's decisions: obligations, escalations, directives, findings, delivery receipts), one ledger
+  record per line with all its columns (seq, chain position, prev_hash, hash, key id, signature)
+  and the event itself as ``body``;
+- ``dead_letters.jsonl``: what was refused for this agreement and why (only when there is some);
+- ``keys.json``: the public keys that signed events in the package (when a key registry is given);
+- ``report.html``: the human-readable report (zh/en), printable to PDF;
+- ``manifest.json``: the range, counts, each file's SHA-256, the slice's anchors, the audience and
+  what was withheld from it.
+
+Audience. A ``holder`` package (the default) shows the holder what the bus showed it: a fan-out
+notice published under the holder's agreement (co-line change, site-wide inspection outcome,
+adverse credit record against the manufacturer) is written without its business-confidential
+fields (Art. 8: "where business confidential information is involved, it may be omitted from the
+notification"), by the rules of ``agents/core/redaction.py``: the fields the schema marks confidential
+plus those the event lists in ``confidential_fields``, each set to its empty value so the event
+still fits its schema. Such a line says which fields in ``redacted`` and keeps the record's stored
+``hash`` and ``prev_hash``. Every dead letter of a holder package is written without the refused
+message's raw bytes (``original_value`` and ``original_key`` set to null, marked the same way): a
+refused co-line notice would otherwise hand the manufacturer's confidential fields to the holder. Its
+reason, origin (topic, partition, offset), event_id, agreement_id and received_at stay: that is what
+the holder needs to act. A ``full`` package (the manufacturer, or an inspector with full access)
+carries the records as stored.
+
+The agreement's hash chain makes the slice verifiable on its own: records are a contiguous run of
+the chain (recorded_at never goes backwards in a chain), the first record's ``prev_hash`` is the
+anchor stated in the manifest, each next record links to the one before, and the manifest states
+the last hash and the chain head at export. `verify_package` re-hashes the files, re-walks the
+slice and re-checks signatures, with no access to the ledger. A redacted record's content hash
+cannot be recomputed (its original fields are not in the package): the walk checks its place and
+its links instead (its prev_hash is the previous record's hash, and the next record links to its
+hash), so changing its hash still breaks the chain; `qbus ledger verify` on the full ledger checks
+its content. Dead letters written without their raw bytes are checked the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agents.core.redaction import confidential_paths, remove_paths
+from agents.core.routing import fanout_scope
+from schemas import SchemaSet, default_schemas
+from streams.canonical import canonical_json, format_timestamp, parse_timestamp
+from agents.record.ledger.base import Ledger, signature_checker
+from agents.record.ledger.chain import (GENESIS_HASH, ChainWalker, LedgerRecord, Problem, VerifyReport, chain_for,
+                                  compute_hash)
+from agents.record.ledger.report import render_report
+
+PACKAGE_FORMAT = "qbus-inspection-package"
+PACKAGE_VERSION = 1
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+EVENTS_FILE, DEAD_LETTERS_FILE, KEYS_FILE = "events.jsonl", "dead_letters.jsonl", "keys.json"
+REPORT_FILE, MANIFEST_FILE = "report.html", "manifest.json"
+RECORD_FILES = {"event": EVENTS_FILE, "dead_letter": DEAD_LETTERS_FILE}
+AUDIENCES = ("holder", "full")
+REDACTED = "redacted"  # the JSON-line key listing the dotted paths removed from a record's body
+REDACTION_BASIS = ("Art. 8: where business confidential information is involved, it may be omitted from the "
+                   "notification. Fan-out notices (co-line changes, site-wide inspection outcomes, adverse credit "
+                   "records against the manufacturer) are written without their business-confidential fields, as "
+                   "the bus delivers them to holders.")
+# A holder package's dead letters go without the refused message's raw bytes: they may carry a fan-out
+# notice's business-confidential fields (a co-line notice refused for a missing risk conclusion, say).
+DEAD_LETTER_WITHHELD = ("original_value", "original_key")
+DEAD_LETTER_REDACTION = "dead letters: raw bytes withheld"
+DEAD_LETTER_BASIS = ("A refused message's raw bytes (original_value, original_key) may hold a fan-out notice's "
+                     "business-confidential fields (Art. 8); the holder gets what it needs to act: the reason code "
+                     "and text, where the message came from (topic, partition, offset), its event_id, the agreement "
+                     "and when it was received.")
+
+
+@dataclass(frozen=True)
+class PackageSummary:
+    out_dir: Path
+    records: int
+    events: int
+    dead_letters: int
+    manifest_sha256: str  # give this to the recipient by another channel: it pins the whole package
+    ledger_ok: bool
+    audience: str = "holder"
+    redacted: int = 0     # events written without their business-confidential fields (Art. 8)
+    dead_letters_withheld: int = 0  # dead letters written without the refused message's raw bytes
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("qbus")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def resolve_range(start: date | datetime, end: date | datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Dates are whole local days, both included; datetimes are instants (naive ones local), end excluded."""
+    def instant(value: date | datetime, day_after: bool) -> datetime:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=tz)
+        return datetime.combine(value + timedelta(days=1 if day_after else 0), time(0), tz)
+    lower, upper = instant(start, False), instant(end, True)
+    if upper <= lower:
+        raise ValueError(f"empty period: {start} to {end}")
+    return lower.astimezone(timezone.utc), upper.astimezone(timezone.utc)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def withheld_paths(event: dict, schemas: SchemaSet | None = None) -> set[str]:
+    """The business-confidential fields a holder's copy of `event` goes without (Art. 8).
+
+    The bus's rule (`agents.core.routing`, `agents.core.redaction`, the dashboard): a fan-out notice loses the
+    fields its schema marks confidential and those it lists in ``confidential_fields`` in every
+    holder's copy, the publishing agreement's holder included; other events reach their own holder whole.
+    """
+    if fanout_scope(event) is None:
+        return set()
+    return confidential_paths(event, schemas)
+
+
+def redact_record(record: LedgerRecord, schemas: SchemaSet | None = None) -> tuple[LedgerRecord, list[str]]:
+    """`record` as a holder package carries it, and the dotted paths whose values were removed.
+
+    Fields already empty are not listed; a record with nothing to remove comes back unchanged. The
+    body's ``signature`` is cleared as in the bus's holder copies (it signed the original); the
+    record's columns, its ``hash`` and ``prev_hash`` included, stay as stored. A dead letter always
+    comes back with ``original_value`` and ``original_key`` set to null and both listed.
+    """
+    if record.kind == "dead_letter":
+        letter = record.data
+        letter.update(dict.fromkeys(DEAD_LETTER_WITHHELD))
+        return replace(record, body=canonical_json(letter)), list(DEAD_LETTER_WITHHELD)
+    if record.kind != "event":
+        return record, []
+    event = record.data
+    removed = []
+    for path in sorted(withheld_paths(event, schemas)):
+        before = canonical_json(event)
+        if remove_paths(event, [path], schemas) and canonical_json(event) != before:
+            removed.append(path)
+    if not removed:
+        return record, []
+    event["signature"] = None
+    return replace(record, body=canonical_json(event)), removed
+
+
+def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, end: date | datetime,
+                   out_dir: str | Path, *, tz: str | ZoneInfo = DEFAULT_TIMEZONE, keys=None,
+                   now: datetime | None = None, audience: str = "holder",
+                   schemas: SchemaSet | None = None) -> PackageSummary:
+    """Write the inspection package of `agreement_id` for records recorded in [start, end) to `out_dir`.
+
+    `keys` (a `streams.signing.KeyRegistry`) adds keys.json with the public keys that signed.
+    `audience`: ``"holder"`` (default) leaves out business-confidential fields of fan-out notices
+    (Art. 8) and the raw bytes of refused messages; ``"full"`` writes every record as stored (the manufacturer, an inspector with full access).
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    schemas = schemas or default_schemas()
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    lower, upper = resolve_range(start, end, zone)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; an inspection package needs a folder of its own")
+    out.mkdir(parents=True, exist_ok=True)
+    generated_at = now or datetime.now(timezone.utc)
+    chain = chain_for(agreement_id)
+    ledger_check = ledger.verify(agreement_id)
+    head = ledger.heads().get(chain)
+    records = sorted(ledger.iter(agreement=agreement_id, since=lower, until=upper), key=lambda r: r.chain_seq)
+    redactions: dict[str, list[str]] = {}
+    if audience == "holder":
+        written = []
+        for record in records:
+            shown, removed = redact_record(record, schemas)
+            if removed:
+                redactions[record.record_key] = removed
+            written.append(shown)
+        records = written
+    kinds = {r.record_key: r.kind for r in records}
+    withheld_events = sum(kinds[key] == "event" for key in redactions)
+    withheld_letters = len(redactions) - withheld_events
+
+    files: dict[str, dict[str, Any]] = {}
+    for kind, name in RECORD_FILES.items():
+        chosen = [r for r in records if r.kind == kind]
+        if chosen or kind == "event":
+            with (out / name).open("w", encoding="utf-8", newline="\n") as handle:
+                for record in chosen:
+                    line = record.to_export()
+                    if record.record_key in redactions:
+                        line[REDACTED] = redactions[record.record_key]
+                    handle.write(canonical_json(line) + "\n")
+            files[name] = {"records": len(chosen)}
+    if keys is not None:
+        used = {r.key_id for r in records if r.key_id}
+        (out / KEYS_FILE).write_text(keys.subset(used).to_json(), encoding="utf-8")
+        files[KEYS_FILE] = {}
+
+    integrity = {
+        "chain": chain, "records": len(records),
+        "first_chain_seq": records[0].chain_seq if records else None,
+        "last_chain_seq": records[-1].chain_seq if records else None,
+        "anchor_prev_hash": records[0].prev_hash if records else None,
+        "last_hash": records[-1].hash if records else None,
+        "head_chain_seq": head.last_chain_seq if head else None, "head_hash": head.last_hash if head else None,
+        "ledger_ok": ledger_check.ok, "ledger_summary": ledger_check.summary().splitlines()[0],
+        "audience": audience, "redacted": withheld_events, "dead_letters_withheld": withheld_letters,
+    }
+    html = render_report(records, agreement_id=agreement_id, tz=zone, start=lower, end=upper,
+                         generated_at=generated_at, integrity=integrity, withheld=set(redactions))
+    (out / REPORT_FILE).write_text(html, encoding="utf-8")
+    files[REPORT_FILE] = {}
+    for name, entry in files.items():
+        entry.update(sha256=sha256_file(out / name), bytes=(out / name).stat().st_size)
+
+    manifest = {
+        "format": PACKAGE_FORMAT, "format_version": PACKAGE_VERSION,
+        "tool": {"name": "qbus", "version": tool_version()},
+        "generated_at": format_timestamp(generated_at),
+        "agreement_id": agreement_id,
+        "range": {"from": format_timestamp(lower), "to": format_timestamp(upper), "timezone": str(zone),
+                  "basis": "recorded_at", "end": "exclusive"},
+        "records": {"total": len(records), "events": files[EVENTS_FILE]["records"],
+                    "dead_letters": files.get(DEAD_LETTERS_FILE, {}).get("records", 0)},
+        "chain": {"chain": chain, "hash_algorithm": "sha256", "record_hash_version": 1,
+                  "first_chain_seq": integrity["first_chain_seq"], "last_chain_seq": integrity["last_chain_seq"],
+                  "anchor_prev_hash": integrity["anchor_prev_hash"], "last_hash": integrity["last_hash"],
+                  "head_at_export": {"chain_seq": integrity["head_chain_seq"], "hash": integrity["head_hash"]}},
+        "ledger_verified_at_export": {"ok": ledger_check.ok, "summary": ledger_check.summary()},
+        "audience": audience,
+        "redaction": _redaction_manifest(audience, records, redactions),
+        "files": dict(sorted(files.items())),
+    }
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    (out / MANIFEST_FILE).write_text(text, encoding="utf-8")
+    return PackageSummary(out, len(records), manifest["records"]["events"], manifest["records"]["dead_letters"],
+                          hashlib.sha256(text.encode("utf-8")).hexdigest(), ledger_check.ok, audience,
+                          withheld_events, withheld_letters)
+
+
+def _redaction_manifest(audience: str, records: list[LedgerRecord], redactions: dict[str, list[str]]) -> dict:
+    """What the audience does not see, and why: counts per field and the records concerned.
+
+    Events and dead letters are counted apart: ``records``, ``fields`` and ``redacted_records`` are
+    the events; ``dead_letters`` the dead letters written without their raw bytes.
+    """
+    if audience == "full":
+        return {"records": 0, "note": "full package: every record as stored in the ledger, nothing withheld"}
+    events = [r for r in records if r.record_key in redactions and r.kind == "event"]
+    letters = [r for r in records if r.record_key in redactions and r.kind == "dead_letter"]
+    fields: dict[str, int] = {}
+    for record in events:
+        for path in redactions[record.record_key]:
+            fields[path] = fields.get(path, 0) + 1
+    return {
+        "records": len(events), "basis": REDACTION_BASIS, "fields": dict(sorted(fields.items())),
+        "redacted_records": [{"record_key": r.record_key, "chain_seq": r.chain_seq, "event_type": r.event_type,
+                              "paths": redactions[r.record_key]} for r in events],
+        "dead_letters": {
+            "records": len(letters), "what": DEAD_LETTER_REDACTION, "basis": DEAD_LETTER_BASIS,
+            "fields": list(DEAD_LETTER_WITHHELD),
+            "redacted_records": [{"record_key": r.record_key, "chain_seq": r.chain_seq,
+                                  "paths": redactions[r.record_key]} for r in letters],
+        },
+        "verification": "the content hash of these records (events and dead letters) cannot be recomputed from the "
+                        "package; the chain links around them are checked, the files' SHA-256 pins what they show, "
+                        "and `qbus ledger verify` on the full ledger checks their content",
+    }
+
+
+def _read_records(path: Path, report: VerifyReport, marks: dict[str, Any]) -> list[LedgerRecord]:
+    """The records of a JSON Lines file; `marks` gets the ``redacted`` list of each line that has one."""
+    records = []
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                obj = json.loads(line)
+                record = LedgerRecord.from_export(obj)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                report.problems.append(Problem("edited", f"line {number} is not a ledger record: {exc}", file=path.name))
+                continue
+            records.append(record)
+            if REDACTED in obj:
+                marks[record.record_key] = obj[REDACTED]
+    return records
+
+
+class _PackageWalker(ChainWalker):
+    """The chain walk of a package, where a redacted record is checked for its place and links only.
+
+    Its original fields are not in the package, so its stored hash cannot be recomputed nor its
+    signature re-checked. A stand-in carrying the recomputed hash passes the content check, and every
+    other check (position, order, the link to the record before) runs on the record's own columns;
+    the walker then keeps the record itself, stored hash included, for the next record's link. So a
+    changed hash on a redacted record breaks the link to the record after it (or the manifest's last hash).
+    """
+
+    def __init__(self, *args, redacted: frozenset[str] = frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.redacted = redacted
+
+    def _check(self, record: LedgerRecord) -> None:
+        if record.record_key not in self.redacted:
+            return super()._check(record)
+        check, self.check_signature = self.check_signature, None
+        try:
+            return super()._check(replace(record, hash=compute_hash(record)))
+        finally:
+            self.check_signature = check
+
+
+def _walk_package(records: list[LedgerRecord], anchors: dict[str, tuple[int, str]], redacted: frozenset[str],
+                  lookup, check_signature, report: VerifyReport) -> None:
+    walkers: dict[str, _PackageWalker] = {}
+    for record in records:
+        walker = walkers.get(record.chain)
+        if walker is None:
+            first_seq, anchor = anchors.get(record.chain, (1, GENESIS_HASH))
+            walker = walkers[record.chain] = _PackageWalker(
+                record.chain, report, anchor_hash=anchor, first_chain_seq=first_seq, lookup=lookup,
+                check_signature=check_signature, redacted=redacted)
+        walker.feed(record)
+
+
+def _check_redactions(manifest: dict, records: list[LedgerRecord], marks: dict[str, Any], origin: dict[str, str],
+                      report: VerifyReport, schemas: SchemaSet) -> frozenset[str]:
+    """The marked records that are redactions the manifest states and the rules allow; the others are problems.
+
+    A mark is accepted only where the manifest lists the same record with the same fields, the
+    package is a holder package, and the fields are business-confidential fields of that event
+    (Art. 8) now empty: marking another record "redacted" does not excuse it from the hash check.
+    A dead letter's mark is accepted where the manifest lists it among its dead letters and the marked
+    fields are its raw bytes (``original_value``, ``original_key``), now null.
+    """
+    audience = manifest.get("audience", "full")  # packages from before audiences carried records as stored
+    redaction = manifest.get("redaction") or {}
+    letters = redaction.get("dead_letters") if isinstance(redaction.get("dead_letters"), dict) else {}
+    listed_by_kind: dict[str, dict[str, Any]] = {}
+    for kind, section, what in (("event", redaction, "records"), ("dead_letter", letters, "dead letters")):
+        listed_by_kind[kind] = {str(r.get("record_key")): r.get("paths") for r in section.get("redacted_records") or ()
+                                if isinstance(r, dict)}
+        count = len(listed_by_kind[kind])
+        if section.get("records", count) != count:
+            report.problems.append(Problem("manifest", f"the manifest says {section.get('records')} {what} were "
+                                                       f"redacted but lists {count}", file=MANIFEST_FILE))
+    listed = {**listed_by_kind["event"], **listed_by_kind["dead_letter"]}
+    by_key = {r.record_key: r for r in records}
+    accepted = set()
+    for key, paths in marks.items():
+        record = by_key[key]
+        mine = listed_by_kind.get(record.kind, {})
+
+        def problem(detail: str) -> None:
+            report.problems.append(Problem("edited", detail, record.chain, record.seq, record.chain_seq, key,
+                                           origin.get(key)))
+        if audience != "holder":
+            problem(f"marked as redacted in a {audience} package, which carries records as stored")
+        elif key not in mine or mine[key] != paths:
+            problem("marked as redacted, but the manifest does not list this redaction")
+        elif record.kind == "dead_letter":
+            if (not isinstance(paths, list) or not paths or len(set(map(str, paths))) != len(paths)
+                    or not set(map(str, paths)) <= set(DEAD_LETTER_WITHHELD)):
+                problem("its redaction mark is not a list of a dead letter's raw-byte fields "
+                        f"({', '.join(DEAD_LETTER_WITHHELD)})")
+                continue
+            blank = json.loads(record.body)
+            blank.update(dict.fromkeys(paths))
+            if canonical_json(blank) != record.body:
+                problem("marked as redacted, but its withheld fields still carry values")
+                continue
+            accepted.add(key)
+        elif not isinstance(paths, list) or not paths or record.kind != "event":
+            problem("its redaction mark is not a list of an event's fields")
+        else:
+            event = record.data
+            allowed = withheld_paths(event, schemas)
+            if not set(paths) <= allowed:
+                problem(f"marked as redacted, but {', '.join(sorted(set(paths) - allowed))} "
+                        "is not a business-confidential field of this event")
+                continue
+            blank = json.loads(record.body)
+            remove_paths(blank, paths, schemas)
+            if canonical_json(blank) != record.body:
+                problem("marked as redacted, but its redacted fields still carry values")
+                continue
+            accepted.add(key)
+    for key in sorted(set(listed) - set(marks)):
+        record = by_key.get(key)
+        report.problems.append(Problem("manifest", "the manifest lists it as redacted, but "
+                                       + ("the package has no such record" if record is None else "its line is not marked"),
+                                       record.chain if record else None, record.seq if record else None,
+                                       record.chain_seq if record else None, key,
+                                       origin.get(key, MANIFEST_FILE)))
+    return frozenset(accepted)
+
+
+def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | None = None) -> VerifyReport:
+    """Check an inspection package offline: file hashes, counts, range, and the chain of its records.
+
+    Signatures are re-checked against `keys`, or else the package's own keys.json when it has one.
+    Records of a holder package that were written without their business-confidential fields
+    (Art. 8) are checked for their place in the chain and their links; a note says so.
+    """
+    folder = Path(directory)
+    report = VerifyReport()
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report.problems.append(Problem("manifest", f"cannot read the manifest: {exc}", file=MANIFEST_FILE))
+        return report
+    if manifest.get("format") != PACKAGE_FORMAT:
+        report.problems.append(Problem("manifest", f"not a {PACKAGE_FORMAT} (format {manifest.get('format')!r})",
+                                       file=MANIFEST_FILE))
+        return report
+    for name, entry in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            report.problems.append(Problem("missing", "listed in the manifest but not in the package", file=name))
+        elif sha256_file(path) != entry.get("sha256"):
+            report.problems.append(Problem("edited", "its SHA-256 does not match the manifest: the file was "
+                                                     "changed after export", file=name))
+    unlisted = sorted(p.name for p in folder.iterdir() if p.name not in manifest.get("files", {}) and p.name != MANIFEST_FILE)
+    if unlisted:
+        report.notes.append(f"files not covered by the manifest (ignored): {', '.join(unlisted)}")
+
+    records: list[LedgerRecord] = []
+    origin: dict[str, str] = {}
+    marks: dict[str, Any] = {}
+    for kind, name in RECORD_FILES.items():
+        if (folder / name).is_file():
+            found = _read_records(folder / name, report, marks)
+            origin.update((r.record_key, name) for r in found)
+            expected = manifest.get("files", {}).get(name, {}).get("records")
+            if expected is not None and expected != len(found):
+                report.problems.append(Problem("missing", f"{len(found)} records, the manifest says {expected}", file=name))
+            records += found
+    records.sort(key=lambda r: r.chain_seq)
+    _check_scope(manifest, records, origin, report)
+    redacted = _check_redactions(manifest, records, marks, origin, report, schemas or default_schemas())
+
+    chain = manifest["chain"]
+    if keys is None and (folder / KEYS_FILE).is_file():
+        from streams.signing import KeyRegistry
+        keys = KeyRegistry.load(folder / KEYS_FILE)
+    by_hash = {r.hash: r for r in records}
+    before = len(report.problems)
+    _walk_package(records, {chain["chain"]: (chain.get("first_chain_seq") or 1,
+                                             chain.get("anchor_prev_hash") or GENESIS_HASH)},
+                  redacted, by_hash.get, signature_checker(keys) if keys is not None else None, report)
+    report.problems[before:] = [replace(p, file=origin.get(p.record_key)) for p in report.problems[before:]]
+    last = records[-1] if records else None
+    if (last.hash if last else None) != chain.get("last_hash") or (last.chain_seq if last else None) != chain.get("last_chain_seq"):
+        report.problems.append(Problem("missing", f"the package ends at #{last.chain_seq if last else '—'} "
+                                                  f"but the manifest says #{chain.get('last_chain_seq')} "
+                                                  f"({str(chain.get('last_hash'))[:16]}…): records were removed from the end",
+                                       chain=chain["chain"], file=origin.get(last.record_key) if last else EVENTS_FILE))
+    kinds = {r.record_key: r.kind for r in records}
+    letters = sum(kinds.get(key) == "dead_letter" for key in redacted)
+    if letters:
+        count = f"{letters} dead letter{'s were' if letters != 1 else ' was'} written without the refused message's raw bytes"
+        if report.ok:
+            report.notes.append(
+                f"{count} (original_value, original_key); their content hash cannot be recomputed from the "
+                "package, but the chain links around them hold and dead_letters.jsonl matches the SHA-256 in the "
+                "manifest (`qbus ledger verify` on the full ledger checks their content)")
+        else:
+            report.notes.append(f"{count}; their content hash cannot be recomputed from the package, only their "
+                                "place in the chain is checked")
+    redacted = frozenset(key for key in redacted if kinds.get(key) != "dead_letter")
+    if redacted:
+        count = f"{len(redacted)} record{'s' if len(redacted) != 1 else ''} had"
+        if report.ok:
+            report.notes.append(
+                f"{count} business-confidential fields removed (Art. 8); their content hash cannot be recomputed "
+                "from the package, but the chain links around them hold and the hashes match the ledger's "
+                "(`qbus ledger verify` on the full ledger checks them); their signatures, made over the original, "
+                "are not re-checked here")
+        else:
+            report.notes.append(f"{count} business-confidential fields removed (Art. 8); their content hash cannot "
+                                "be recomputed from the package, only their place in the chain is checked")
+    return report
+
+
+def _check_scope(manifest: dict, records: list[LedgerRecord], origin: dict[str, str], report: VerifyReport) -> None:
+    """Every record belongs to the manifest's agreement and period."""
+    agreement = manifest.get("agreement_id")
+    lower, upper = parse_timestamp(manifest["range"]["from"]), parse_timestamp(manifest["range"]["to"])
+    for record in records:
+        if record.agreement_id != agreement or record.chain != manifest["chain"]["chain"]:
+            report.problems.append(Problem("range", f"belongs to agreement {record.agreement_id}, not {agreement}",
+                                           record.chain, record.seq, record.chain_seq, record.record_key,
+                                           origin.get(record.record_key)))
+        elif not lower <= record.recorded_at < upper:
+            report.problems.append(Problem("range", f"recorded {format_timestamp(record.recorded_at)}, outside the "
+                                                    "package's period", record.chain, record.seq, record.chain_seq,
+                                           record.record_key, origin.get(record.record_key)))
