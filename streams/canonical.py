@@ -13,7 +13,11 @@ SDK to sign, the bus to verify and to chain the ledger). The rules:
   enums as their value; tuples as lists. Sets are refused (they have no order);
 - floats as Python's shortest round-trip repr. A publisher in another language should send
   quantities as strings or integers if it must produce the same bytes itself;
-- for signing, the top-level ``signature`` field is left out (it cannot sign itself).
+- for signing (version 2), the top-level ``signature`` (it cannot sign itself) and ``receipt`` (the
+  bus sets it after the publisher signed) are left out, and so is every field, at any depth, whose
+  value is null or an empty list or map: a field a later schema adds (always with such a default)
+  then changes no signature made before the publisher knew of it. Version 1 signatures (the whole
+  event but ``signature``, nulls included) still verify: `signing_forms` yields both.
 
 The output is idempotent: ``canonical_bytes(json.loads(canonical_bytes(x))) == canonical_bytes(x)``,
 which lets an offline verifier re-hash records read back from JSON.
@@ -30,6 +34,8 @@ from decimal import Decimal
 from typing import Any
 
 SIGNATURE_FIELD = "signature"
+RECEIPT_FIELD = "receipt"
+_UNSIGNED_FIELDS = frozenset({SIGNATURE_FIELD, RECEIPT_FIELD})
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -134,6 +140,22 @@ def canonical_bytes(value: Any) -> bytes:
     return canonical_json(value).encode("utf-8")
 
 
+def _without_empties(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_empties(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, (list, tuple)):
+        return [_without_empties(v) for v in value]
+    return value
+
+
 def signing_bytes(event: Mapping[str, Any]) -> bytes:
-    """The bytes a source system signs: the event's canonical bytes without its ``signature``."""
-    return canonical_bytes({k: v for k, v in event.items() if k != SIGNATURE_FIELD})
+    """The bytes a source system signs (version 2): the event without ``signature`` and ``receipt``,
+    and without null or empty values at any depth."""
+    return canonical_bytes(_without_empties({k: v for k, v in event.items() if k not in _UNSIGNED_FIELDS}))
+
+
+def signing_forms(event: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """The bytes a signature may cover: version 2 (`signing_bytes`), then version 1 (everything but
+    ``signature`` and ``receipt``, nulls included), which signatures made before version 2 used."""
+    legacy = canonical_bytes({k: v for k, v in event.items() if k not in _UNSIGNED_FIELDS})
+    return signing_bytes(event), legacy

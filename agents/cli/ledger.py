@@ -101,6 +101,15 @@ def cmd_ledger_verify(args) -> int:
     return 0 if report.ok else 1
 
 
+def _agreements():
+    """The loaded agreements, so a holder package also leaves out other holders' names (None if none)."""
+    from agents.core.agreements import AgreementSet
+    from streams.settings import Settings
+
+    folder = Settings().agreements_dir
+    return AgreementSet.load_dir(folder, strict=False) if folder.is_dir() else None
+
+
 def cmd_export(args) -> int:
     from agents.record.export import DEFAULT_TIMEZONE, export_package
     from agents.record.ledger import open_ledger
@@ -115,7 +124,7 @@ def cmd_export(args) -> int:
         try:
             summary = export_package(ledger, args.agreement, args.start, args.end, args.out,
                                      tz=args.tz or DEFAULT_TIMEZONE, keys=_load_keys(args.keys),
-                                     audience="full" if args.full else "holder")
+                                     audience="full" if args.full else "holder", agreements=_agreements())
         except (FileExistsError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

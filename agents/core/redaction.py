@@ -1,6 +1,7 @@
-"""Redaction: what a copy of an event for one holder may carry (Arts. 8, 10). Pure.
+"""Redaction mechanics: blanking dotted paths by the schema, and scrubbing another holder's names
+(Arts. 8, 10). Pure. *Which* of these a viewer gets is decided in `agents.core.visibility`.
 
-Two things are taken out of a copy addressed to holder H:
+Two things can be taken out of a copy addressed to holder H:
 
 * business-confidential fields (Art. 8: "where business confidential information is involved, it
   may be omitted from the notification"): the fields marked ``"confidential": true`` in the
@@ -113,7 +114,8 @@ class _Blanker:
         return next((f for f in record.get("fields", ()) if f["name"] == name), None)
 
     def blank_path(self, value: Any, record: dict | None, parts: list[str]) -> bool:
-        """Blank the field at ``parts`` under ``value`` (a dict, or a list of dicts). True if found."""
+        """Blank the field at ``parts`` under ``value`` (a dict, or a list of dicts). True if a value
+        was removed (a field already empty is left as it is and not counted)."""
         if isinstance(value, list):
             hit = False
             for element in value:
@@ -124,7 +126,10 @@ class _Blanker:
         name, rest = parts[0], parts[1:]
         f = self.field(record, name)
         if not rest:
-            value[name] = self.empty(f, f["type"] if f else "null") if f else None
+            empty = self.empty(f, f["type"] if f else "null") if f else None
+            if value[name] == empty:
+                return False
+            value[name] = empty
             return True
         return self.blank_path(value[name], self.record_of(f["type"]) if f else None, rest)
 
@@ -134,7 +139,7 @@ class _Blanker:
 
 
 def remove_paths(event: dict, paths: Iterable[str], schemas: SchemaSet | None = None) -> list[str]:
-    """Blank each dotted path in ``event`` in place; return the paths that were present."""
+    """Blank each dotted path in ``event`` in place; return the paths whose values were removed."""
     schemas = schemas or default_schemas()
     category = schemas.for_event_type(event.get("event_type", ""))
     blanker = _Blanker(category.event if category else None)
@@ -214,35 +219,3 @@ def scrub_identifiers(event: dict, identifiers: Iterable[str], schemas: SchemaSe
             event[top] = None
             removed.append(top)
     return removed
-
-
-# -- a copy for one holder --------------------------------------------------------------------
-def copy_for_holder(event: dict, *, holder_id: str, agreement_id: str, product: dict | None = None,
-                    agreements=None, strip_confidential: bool, drop_batch: bool = False,
-                    schemas: SchemaSet | None = None, at: datetime | None = None) -> tuple[dict, list[str]]:
-    """A copy of ``event`` for ``holder_id`` under its agreement ``agreement_id``.
-
-    ``product`` replaces the envelope's product (the addressee's own product, for fan-out copies);
-    ``strip_confidential`` removes the confidential fields (fan-out copies); ``drop_batch`` clears
-    the batch number (a fan-out copy's batch belongs to another agreement). Other holders'
-    identifiers are always removed when ``agreements`` is given. Returns the copy and the dotted
-    paths that were removed."""
-    schemas = schemas or default_schemas()
-    out = copy.deepcopy(event)
-    removed: list[str] = []
-    if strip_confidential:
-        removed += remove_paths(out, confidential_paths(event, schemas), schemas)
-    out["holder_id"] = holder_id
-    out["agreement_id"] = agreement_id
-    if product is not None:
-        if out.get("product") != product:
-            removed.append("product")
-        out["product"] = dict(product)
-    if drop_batch and out.get("batch_no") is not None:
-        out["batch_no"] = None
-        removed.append("batch_no")
-    if agreements is not None:
-        removed += scrub_identifiers(out, other_holder_identifiers(agreements, holder_id, at), schemas)
-    if removed or holder_id != event.get("holder_id") or agreement_id != event.get("agreement_id"):
-        out["signature"] = None
-    return out, removed

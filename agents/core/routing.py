@@ -5,14 +5,16 @@ share a generic name on one line of one manufacturer are two agreements and two 
 nothing of one is ever written to the other's inbox.
 
 * Every event goes to the holder of the agreement it was published under (the agreement's holder,
-  as the agreement set knows it), in that holder's inbox only, with any other holder's identifiers
-  removed.
+  as the agreement set knows it), in that holder's inbox only.
 * Fan-out categories also go to every other holder concerned, one copy per holder, each under
-  that holder's own agreement and product and redacted (``agents/core/redaction.py``):
-  co-line changes to every holder with a product on the line, regulatory inspection outcomes and
-  adverse credit records against the manufacturer to every holder with a product at the site.
-  The copy for the publishing agreement's holder is redacted the same way: a co-line notice is
-  about the line, and what it says about another holder's product is not this holder's to see.
+  that holder's own agreement and product: co-line changes to every holder with a product on the
+  line, regulatory inspection outcomes and adverse credit records against the manufacturer to
+  every holder with a product at the site.
+* What each copy may carry is decided by `agents.core.visibility.shown_event`, the one function
+  that decides what a holder sees (confidential fields of fan-out notices, other holders' names).
+  A copy under another agreement is that holder's own record: its own event id, an opaque
+  reference instead of the original's id (which lives in another holder's chain), no batch of
+  the other agreement, and no name of the person who published the original.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from agents.core.emitted import derived_id
-from agents.core.redaction import copy_for_holder
+from agents.core.visibility import Viewer, shown_event
 from schemas import SchemaSet, default_schemas
 
 # Art. 8: a change of co-line conditions goes to every holder with a product on that line.
@@ -126,22 +128,47 @@ def route(event: dict, agreements, schemas: SchemaSet | None = None, catalogue=N
           at: datetime | None = None) -> list[Delivery]:
     """The copies of an accepted event for holders' inboxes (Art. 10: each to its own inbox only)."""
     schemas = schemas or default_schemas()
-    fanout = fanout_scope(event) is not None
     deliveries = []
     for addressee in addressees(event, agreements, at):
         if not addressee.holder_id or not addressee.agreement_id:
             continue
-        copy, removed = copy_for_holder(
-            event, holder_id=addressee.holder_id, agreement_id=addressee.agreement_id,
-            product=addressee.product, agreements=agreements, strip_confidential=fanout,
-            drop_batch=not addressee.own, schemas=schemas, at=at)
-        if addressee.agreement_id != event.get("agreement_id"):
-            # A copy under another agreement is that holder's own record: its own id, pointing
-            # at the original, so it can be kept in that agreement's ledger chain.
-            copy["event_id"] = derived_id("copy", event.get("event_id"), addressee.agreement_id)
-            copy["copy_of_event_id"] = event.get("event_id")
+        shown = shown_event(event, Viewer.holder(addressee.holder_id), agreements, schemas)
+        copy, removed = readdress(shown.body, addressee, event)
         # Art. 10: every outbound copy goes to the addressed holder's own inbox topic only.
         topic = catalogue.inbox(addressee.holder_id) if catalogue is not None else None
         deliveries.append(Delivery(addressee.holder_id, addressee.agreement_id, topic, copy,
-                                   tuple(removed), addressee.why))
+                                   tuple(sorted(set(shown.removed) | set(removed))), addressee.why))
     return deliveries
+
+
+def copy_reference(original_event_id: str | None) -> str:
+    """What a copy says of its original: an opaque, derived id. Whoever holds the original (the
+    manufacturer, an inspector) can recompute it; the holder of the copy learns nothing of
+    another agreement's chain from it."""
+    return derived_id("copy-of", original_event_id)
+
+
+def readdress(copy: dict, addressee: Addressee, original: dict) -> tuple[dict, list[str]]:
+    """Put a holder's copy under its own agreement (and, for another agreement, its own product and id)."""
+    removed: list[str] = []
+    copy["holder_id"] = addressee.holder_id
+    copy["agreement_id"] = addressee.agreement_id
+    if addressee.product is not None and copy.get("product") != addressee.product:
+        copy["product"] = dict(addressee.product)
+        removed.append("product")
+    if not addressee.own:
+        if copy.get("batch_no") is not None:
+            copy["batch_no"] = None    # the batch belongs to the other agreement
+            removed.append("batch_no")
+        source = dict(copy.get("source") or {})
+        if source.get("user"):
+            source["user"] = None      # a person of the original publisher, not this holder's business
+            copy["source"] = source
+            removed.append("source.user")
+    if addressee.agreement_id != original.get("agreement_id"):
+        # A copy under another agreement is that holder's own record, kept in its own chain.
+        copy["event_id"] = derived_id("copy", original.get("event_id"), addressee.agreement_id)
+        copy["copy_of_event_id"] = copy_reference(original.get("event_id"))
+    if copy != original and copy.get("signature") is not None:
+        copy["signature"] = None
+    return copy, removed

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agents.core.redaction import confidential_paths, remove_paths
-from agents.core.routing import fanout_scope
+from agents.core.redaction import remove_paths
+from agents.core.visibility import DEAD_LETTER_WITHHELD, Viewer, shown_record
 from schemas import SchemaSet, default_schemas
 from streams.canonical import canonical_json, format_timestamp, parse_timestamp
 from agents.record.ledger.base import Ledger, signature_checker
@@ -71,7 +71,6 @@ REDACTION_BASIS = ("Art. 8: where business confidential information is involved,
                    "the bus delivers them to holders.")
 # A holder package's dead letters go without the refused message's raw bytes: they may carry a fan-out
 # notice's business-confidential fields (a co-line notice refused for a missing risk conclusion, say).
-DEAD_LETTER_WITHHELD = ("original_value", "original_key")
 DEAD_LETTER_REDACTION = "dead letters: raw bytes withheld"
 DEAD_LETTER_BASIS = ("A refused message's raw bytes (original_value, original_key) may hold a fan-out notice's "
                      "business-confidential fields (Art. 8); the holder gets what it needs to act: the reason code "
@@ -119,53 +118,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def withheld_paths(event: dict, schemas: SchemaSet | None = None) -> set[str]:
-    """The business-confidential fields a holder's copy of `event` goes without (Art. 8).
-
-    The bus's rule (`agents.core.routing`, `agents.core.redaction`, the dashboard): a fan-out notice loses the
-    fields its schema marks confidential and those it lists in ``confidential_fields`` in every
-    holder's copy, the publishing agreement's holder included; other events reach their own holder whole.
-    """
-    if fanout_scope(event) is None:
-        return set()
-    return confidential_paths(event, schemas)
-
-
-def redact_record(record: LedgerRecord, schemas: SchemaSet | None = None) -> tuple[LedgerRecord, list[str]]:
+def redact_record(record: LedgerRecord, holder_id: str, agreements: Any = None,
+                  schemas: SchemaSet | None = None) -> tuple[LedgerRecord, list[str]]:
     """`record` as a holder package carries it, and the dotted paths whose values were removed.
 
-    Fields already empty are not listed; a record with nothing to remove comes back unchanged. The
-    body's ``signature`` is cleared as in the bus's holder copies (it signed the original); the
-    record's columns, its ``hash`` and ``prev_hash`` included, stay as stored. A dead letter always
-    comes back with ``original_value`` and ``original_key`` set to null and both listed.
+    What the holder may see is decided by `agents.core.visibility` (the same rule as its inbox, the
+    dashboard and the API): fan-out notices without their business-confidential fields, no other
+    holder named, dead letters without the refused message's raw bytes. The record's columns, its
+    ``hash`` and ``prev_hash`` included, stay as stored.
     """
-    if record.kind == "dead_letter":
-        letter = record.data
-        letter.update(dict.fromkeys(DEAD_LETTER_WITHHELD))
-        return replace(record, body=canonical_json(letter)), list(DEAD_LETTER_WITHHELD)
-    if record.kind != "event":
+    shown = shown_record(record.kind, record.data, Viewer.holder(holder_id), agreements, schemas)
+    if not shown.redacted:
         return record, []
-    event = record.data
-    removed = []
-    for path in sorted(withheld_paths(event, schemas)):
-        before = canonical_json(event)
-        if remove_paths(event, [path], schemas) and canonical_json(event) != before:
-            removed.append(path)
-    if not removed:
-        return record, []
-    event["signature"] = None
-    return replace(record, body=canonical_json(event)), removed
+    return replace(record, body=canonical_json(shown.body)), list(shown.removed)
 
 
 def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, end: date | datetime,
                    out_dir: str | Path, *, tz: str | ZoneInfo = DEFAULT_TIMEZONE, keys=None,
                    now: datetime | None = None, audience: str = "holder",
-                   schemas: SchemaSet | None = None) -> PackageSummary:
+                   schemas: SchemaSet | None = None, agreements: Any = None) -> PackageSummary:
     """Write the inspection package of `agreement_id` for records recorded in [start, end) to `out_dir`.
 
     `keys` (a `streams.signing.KeyRegistry`) adds keys.json with the public keys that signed.
-    `audience`: ``"holder"`` (default) leaves out business-confidential fields of fan-out notices
-    (Art. 8) and the raw bytes of refused messages; ``"full"`` writes every record as stored (the manufacturer, an inspector with full access).
+    `audience`: ``"holder"`` (default) shows the holder what `agents.core.visibility` lets it see
+    (with `agreements` given, that includes removing other holders' names); ``"full"`` writes every
+    record as stored (the manufacturer, an inspector with full access).
     """
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
@@ -183,9 +160,10 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
     records = sorted(ledger.iter(agreement=agreement_id, since=lower, until=upper), key=lambda r: r.chain_seq)
     redactions: dict[str, list[str]] = {}
     if audience == "holder":
+        holder_id = _holder_of(agreement_id, agreements, records)
         written = []
         for record in records:
-            shown, removed = redact_record(record, schemas)
+            shown, removed = redact_record(record, holder_id, agreements, schemas)
             if removed:
                 redactions[record.record_key] = removed
             written.append(shown)
@@ -386,14 +364,10 @@ def _check_redactions(manifest: dict, records: list[LedgerRecord], marks: dict[s
         elif not isinstance(paths, list) or not paths or record.kind != "event":
             problem("its redaction mark is not a list of an event's fields")
         else:
-            event = record.data
-            allowed = withheld_paths(event, schemas)
-            if not set(paths) <= allowed:
-                problem(f"marked as redacted, but {', '.join(sorted(set(paths) - allowed))} "
-                        "is not a business-confidential field of this event")
-                continue
+            # A field named as removed must be empty in the body (other holders' names may also
+            # have been dropped from lists; the signed manifest vouches for those lines).
             blank = json.loads(record.body)
-            remove_paths(blank, paths, schemas)
+            remove_paths(blank, [p for p in paths if not _is_list_path(blank, p)], schemas)
             if canonical_json(blank) != record.body:
                 problem("marked as redacted, but its redacted fields still carry values")
                 continue
@@ -508,3 +482,26 @@ def _check_scope(manifest: dict, records: list[LedgerRecord], origin: dict[str, 
             report.problems.append(Problem("range", f"recorded {format_timestamp(record.recorded_at)}, outside the "
                                                     "package's period", record.chain, record.seq, record.chain_seq,
                                            record.record_key, origin.get(record.record_key)))
+
+
+def _holder_of(agreement_id: str, agreements: Any, records: list[LedgerRecord]) -> str:
+    """The holder of the agreement: from the agreements, else from the records themselves."""
+    if agreements is not None:
+        agreement = agreements.latest(agreement_id)
+        if agreement is not None:
+            return agreement.holder.id
+    for record in records:
+        if record.kind == "event":
+            holder = record.data.get("holder_id")
+            if holder:
+                return str(holder)
+    return ""
+
+
+def _is_list_path(body: dict, path: str) -> bool:
+    value: Any = body
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return False
+        value = value.get(part)
+    return isinstance(value, list)

@@ -158,3 +158,45 @@ def test_registry_and_signing_duty_from_an_agreements_sources():
     assert verify_event(sign_event(make_event(), private, key_fingerprint(public)), registry, required).ok
     assert verify_event(make_event(), registry, required).code == "MISSING_SIGNATURE"
     assert verify_event(make_event(instance="mes-cmox-01"), registry, required).code == "UNSIGNED"
+
+
+def test_the_bus_receipt_and_empty_fields_are_outside_the_signature(signer):
+    # A publisher signs; the bus then stamps its receipt, and a newer schema fills an optional field with null.
+    private, registry = signer
+    signed = sign_event(make_event(), private, "k1")
+    received = {**signed, "receipt": {"received_at": datetime.now(timezone.utc), "topic": "qc.intake.deviation",
+                                      "partition": 0, "offset": 7},
+                "field_of_a_later_schema": None, "payload": {**signed["payload"], "new_list": []}}
+    assert verify_event(received, registry).ok
+    # Anything with a value is covered.
+    assert not verify_event({**received, "item_ref": "DEV-2026-0043"}, registry).ok
+
+
+def test_signatures_made_before_version_2_still_verify(signer):
+    # Version 1 signed everything but the signature, nulls included.
+    private, registry = signer
+    event = make_event(batch_no=None)
+    legacy = canonical_bytes({k: v for k, v in event.items() if k != "signature"})
+    old = {**event, "signature": {"key_id": "k1", "algorithm": "ed25519",
+                                  "value": base64.b64encode(private.sign(legacy)).decode()}}
+    assert verify_event(old, registry).ok
+
+
+def test_a_decision_is_signed_by_the_persons_own_key():
+    from streams.signing import sign_decision, verify_decision
+
+    private, public = generate_keypair()
+    people = KeyRegistry()
+    people.register("user:wang.fang", "user-k1", public)
+    decision = make_event(event_type="change.approved", esignature={
+        "signer_name": "王芳 Wang Fang", "signer_user_id": "wang.fang", "signer_party_id": "HOLDER-A",
+        "meaning": "APPROVED", "reason": "with the agreed validation", "signed_at": datetime.now(timezone.utc),
+        "authentication": "password", "key_id": None, "value": None})
+    signed = sign_decision(decision, private, "user-k1")
+    assert verify_decision(signed, people).ok
+    # Changing what was decided, or who is said to have signed, breaks it.
+    rejected = {**signed, "esignature": {**signed["esignature"], "meaning": "REJECTED"}}
+    assert verify_decision(rejected, people).problem == "mismatch"
+    other = {**signed, "esignature": {**signed["esignature"], "signer_user_id": "li.ming"}}
+    assert verify_decision(other, people).problem == "wrong_source"
+    assert verify_decision(make_event(), people).code == "MISSING_SIGNATURE"

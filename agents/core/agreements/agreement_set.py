@@ -27,6 +27,7 @@ class AgreementSet:
 
     def __init__(self, agreements: Iterable[Agreement] = (), schedule_file: str | Path | None = None):
         self.schedule_file = schedule_file
+        self.revision = 0   # bumped by every add(), so caches of derived lookups know when to forget
         self._versions: dict[str, list[Agreement]] = {}
         for a in agreements:
             self.add(a)
@@ -59,6 +60,7 @@ class AgreementSet:
                 f"version {agreement.version} of '{agreement.agreement_id}' is defined twice", ("version",))])
         versions.append(agreement)
         versions.sort(key=lambda a: a.version)
+        self.revision += 1
 
     def __len__(self) -> int:
         return len(self._versions)

@@ -37,10 +37,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from agents.record.ledger.base import AppendResult, Ledger
+from agents.record.ledger.bookkeeping import Checkpoint, EventState, Position
 from agents.record.ledger.chain import (GENESIS_HASH, NO_AGREEMENT_CHAIN, ChainHead, LedgerRecord, Problem, VerifyReport,
                                   chain_for, verify_records)
 
-__all__ = ["AppendResult", "ChainHead", "GENESIS_HASH", "Ledger", "LedgerRecord", "NO_AGREEMENT_CHAIN", "Problem",
+__all__ = ["AppendResult", "ChainHead", "Checkpoint", "EventState", "Position", "GENESIS_HASH", "Ledger", "LedgerRecord", "NO_AGREEMENT_CHAIN", "Problem",
            "VerifyReport", "chain_for", "open_ledger", "verify_records"]
 
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from streams.canonical import canonical_json, parse_timestamp, truncate_to_millis
+from agents.record.ledger.bookkeeping import (Checkpoint, EventState, Position, checkpoint_of, position_seqs,
+                                              seqs_json)
 from agents.record.ledger.chain import (GENESIS_HASH, ChainHead, LedgerRecord, VerifyReport, chain_for, compute_hash,
                                   verify_records)
 
@@ -51,6 +53,7 @@ class Draft:
     body: str
     key_id: str | None
     signature: str | None
+    event_ref: str | None = None     # a dead letter's refused event_id (bookkeeping, outside the hash)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -63,7 +66,7 @@ def draft_from(item: Mapping[str, Any]) -> Draft:
     if item.get("dead_letter_id"):
         agreement = item.get("agreement_id") or None
         return Draft("dead_letter", str(item["dead_letter_id"]), chain_for(agreement), None, agreement, None,
-                     None, _timestamp(item.get("received_at")), body, None, None)
+                     None, _timestamp(item.get("received_at")), body, None, None, item.get("event_id") or None)
     if item.get("event_id") and item.get("event_type"):
         signature = item.get("signature") or {}
         agreement = item.get("agreement_id") or None
@@ -77,6 +80,7 @@ def draft_from(item: Mapping[str, Any]) -> Draft:
 @dataclass
 class Plan:
     rows: list[LedgerRecord]             # the records to insert, complete
+    refs: list[str | None]               # each row's event_ref (dead letters: the event they refused)
     results: list[AppendResult]          # one per input, in input order
     heads: dict[str, ChainHead]          # the chain heads after the append
 
@@ -96,6 +100,7 @@ def plan_append(drafts: Sequence[Draft], heads: Mapping[str, ChainHead | None],
     positions = iter(seqs)
     tips = {c: h for c, h in heads.items() if h is not None}
     rows: list[LedgerRecord] = []
+    refs: list[str | None] = []
     results: list[AppendResult] = []
     in_batch: dict[str, LedgerRecord] = {}
     for draft in drafts:
@@ -118,9 +123,10 @@ def plan_append(drafts: Sequence[Draft], heads: Mapping[str, ChainHead | None],
         tips[draft.chain] = ChainHead(draft.chain, record.chain_seq, record.hash, record.recorded_at)
         in_batch[draft.record_key] = record
         rows.append(record)
+        refs.append(draft.event_ref)
         results.append(AppendResult(record.record_key, "appended", record.seq, record.chain, record.chain_seq,
                                     record.hash))
-    return Plan(rows, results, {c: tips[c] for c in {r.chain for r in rows}})
+    return Plan(rows, refs, results, {c: tips[c] for c in {r.chain for r in rows}})
 
 
 class Ledger(ABC):
@@ -129,8 +135,9 @@ class Ledger(ABC):
     url: str
 
     @abstractmethod
-    def append(self, items: Iterable[Mapping[str, Any]]) -> list[AppendResult]:
-        """Append events and dead letters as one batch (one transaction), in the order given.
+    def append(self, items: Iterable[Mapping[str, Any]], positions: Sequence[Position] = ()) -> list[AppendResult]:
+        """Append events and dead letters as one batch (one transaction), in the order given, and
+        move the stage positions the batch covers in that same transaction.
 
         Returns one result per item, in order. Idempotent by record key (event_id / dead_letter_id).
         """
@@ -138,10 +145,37 @@ class Ledger(ABC):
     @abstractmethod
     def iter(self, agreement: str | None = None, since: datetime | int | None = None,
              kinds: Iterable[str] | None = None, *, until: datetime | None = None,
-             event_types: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
+             event_types: Iterable[str] | None = None,
+             agreements: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
         """Records in ledger order (seq). `since`: a datetime (recorded_at >= since) or a seq (seq > since);
         `until`: recorded_at < until; `kinds`: 'event', 'dead_letter'; `event_types`: exact types,
-        or 'category.*' for a whole category."""
+        or 'category.*' for a whole category; `agreements`: records of these agreements' chains only."""
+
+    # Bookkeeping (agents/record/ledger/bookkeeping.py): positions, checkpoints, notifications.
+    @abstractmethod
+    def position(self, stage: str, topic: str, partition: int) -> Position | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, name: str, upto_seq: int, body: bytes) -> Checkpoint: ...
+
+    @abstractmethod
+    def load_checkpoint(self, name: str) -> Checkpoint | None: ...
+
+    @abstractmethod
+    def mark_sent(self, key: str) -> bool:
+        """Note that a notification went out; False if it had been noted before (by any worker)."""
+
+    @abstractmethod
+    def was_sent(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def event_state(self, event_id: str) -> EventState: ...
+
+    @abstractmethod
+    def get_many(self, record_keys: Iterable[str]) -> dict[str, LedgerRecord]: ...
+
+    @abstractmethod
+    def by_seqs(self, seqs: Iterable[int]) -> list[LedgerRecord]: ...
 
     @abstractmethod
     def get(self, record_key: str) -> LedgerRecord | None: ...
@@ -235,7 +269,8 @@ class SqlLedger(Ledger):
 
     def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(query.replace("?", self.PLACEHOLDER), params).fetchall()
+            cursor = self._conn.execute(query.replace("?", self.PLACEHOLDER), params)
+            return cursor.fetchall() if cursor.description is not None else []
 
     def get(self, record_key: str) -> LedgerRecord | None:
         rows = self._rows(f"SELECT {self.COLUMNS} FROM ledger_records WHERE record_key = ?", (record_key,))
@@ -264,3 +299,82 @@ class SqlLedger(Ledger):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    # -- bookkeeping (both backends; each gives ``_ts_param`` and ``_ts_value``) --
+    def _ts_param(self, moment: datetime) -> Any:
+        return moment
+
+    def _ts_value(self, value: Any) -> datetime:
+        return value
+
+    def get_many(self, record_keys: Iterable[str]) -> dict[str, LedgerRecord]:
+        keys = list(dict.fromkeys(record_keys))
+        found: dict[str, LedgerRecord] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._rows(f"SELECT {self.COLUMNS} FROM ledger_records WHERE record_key IN ({marks})", chunk):
+                record = self._record(row)
+                found[record.record_key] = record
+        return found
+
+    def by_seqs(self, seqs: Iterable[int]) -> list[LedgerRecord]:
+        wanted = sorted(set(seqs))
+        out: list[LedgerRecord] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [self._record(r) for r in self._rows(
+                f"SELECT {self.COLUMNS} FROM ledger_records WHERE seq IN ({marks}) ORDER BY seq", chunk)]
+        return out
+
+    def position(self, stage: str, topic: str, partition: int) -> Position | None:
+        rows = self._rows("SELECT next_offset, last_key, last_seqs, updated_at FROM stage_positions "
+                          "WHERE stage = ? AND topic = ? AND partition = ?", (stage, topic, partition))
+        if not rows:
+            return None
+        offset, key, seqs, at = rows[0]
+        return Position(stage, topic, partition, int(offset), key, (), tuple(json.loads(seqs)), self._ts_value(at))
+
+    def save_checkpoint(self, name: str, upto_seq: int, body: bytes) -> Checkpoint:
+        checkpoint = checkpoint_of(name, upto_seq, datetime.now(timezone.utc), body)
+        self._rows("INSERT INTO checkpoints (name, upto_seq, created_at, sha256, body) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (name) DO UPDATE SET upto_seq = excluded.upto_seq, created_at = excluded.created_at, "
+                   "sha256 = excluded.sha256, body = excluded.body",
+                   (name, upto_seq, self._ts_param(checkpoint.created_at), checkpoint.sha256, body))
+        return checkpoint
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        rows = self._rows("SELECT upto_seq, created_at, sha256, body FROM checkpoints WHERE name = ?", (name,))
+        if not rows:
+            return None
+        upto, at, digest, body = rows[0]
+        return Checkpoint(name, int(upto), self._ts_value(at), digest, bytes(body))
+
+    def mark_sent(self, key: str) -> bool:
+        rows = self._rows("INSERT INTO notify_sent (key, marked_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING "
+                          "RETURNING key", (key, self._ts_param(datetime.now(timezone.utc))))
+        return bool(rows)
+
+    def was_sent(self, key: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM notify_sent WHERE key = ?", (key,)))
+
+    def event_state(self, event_id: str) -> EventState:
+        record = self.get(event_id)
+        if record is not None and record.kind == "event":
+            return EventState(event_id, "recorded", record)
+        letters = tuple(self._record(r) for r in self._rows(
+            f"SELECT {self.COLUMNS} FROM ledger_records WHERE event_ref = ? ORDER BY seq", (event_id,)))
+        if letters:
+            return EventState(event_id, "dead_lettered", None, letters)
+        return EventState(event_id, "unknown")
+
+    def _position_rows(self, positions: Sequence[Position], results: list[AppendResult]) -> list[tuple]:
+        now = self._ts_param(datetime.now(timezone.utc))
+        return [(p.stage, p.topic, p.partition, p.next_offset, p.last_key, seqs_json(position_seqs(p, results)), now)
+                for p in positions]
+
+    POSITION_UPSERT = ("INSERT INTO stage_positions (stage, topic, partition, next_offset, last_key, last_seqs, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stage, topic, partition) DO UPDATE SET "
+                       "next_offset = excluded.next_offset, last_key = excluded.last_key, "
+                       "last_seqs = excluded.last_seqs, updated_at = excluded.updated_at")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,6 +20,7 @@ from psycopg import sql
 
 from agents.record.ledger.base import (PAGE_SIZE, AppendResult, SqlLedger, count_new, draft_from, event_type_clause,
                                  plan_append)
+from agents.record.ledger.bookkeeping import Position
 from agents.record.ledger.chain import ChainHead, LedgerRecord, chain_for
 from agents.record.ledger.migrations import load_migrations
 
@@ -79,14 +80,14 @@ class PostgresLedger(SqlLedger):
             return self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
     # --- writing -----------------------------------------------------------------------------
-    def append(self, items: Iterable[Mapping[str, Any]]) -> list[AppendResult]:
+    def append(self, items: Iterable[Mapping[str, Any]], positions: Sequence[Position] = ()) -> list[AppendResult]:
         drafts = [draft_from(item) for item in items]
-        if not drafts:
+        if not drafts and not positions:
             return []
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    return self._append(drafts)
+                    return self._append(drafts, positions)
                 except psycopg.errors.UniqueViolation:
                     # The same key was appended to another chain by another worker at the same
                     # moment; on the second pass it is found and reported as duplicate/conflict.
@@ -94,7 +95,7 @@ class PostgresLedger(SqlLedger):
                         raise
         raise AssertionError("unreachable")
 
-    def _append(self, drafts) -> list[AppendResult]:
+    def _append(self, drafts, positions: Sequence[Position]) -> list[AppendResult]:
         conn = self._conn
         with conn.transaction():
             chains = sorted({d.chain for d in drafts})
@@ -117,14 +118,17 @@ class PostgresLedger(SqlLedger):
                 (needed,)).fetchall()) if needed else []
             plan = plan_append(drafts, heads, existing, seqs)
             if plan.rows:
-                with conn.cursor().copy(f"COPY ledger_records ({COLUMNS}) FROM STDIN") as copy:
-                    for r in plan.rows:
+                with conn.cursor().copy(f"COPY ledger_records ({COLUMNS}, event_ref) FROM STDIN") as copy:
+                    for r, ref in zip(plan.rows, plan.refs):
                         copy.write_row((r.seq, r.chain, r.chain_seq, r.kind, r.record_key, r.event_type,
                                         r.agreement_id, r.item_ref, r.corrects_key, r.occurred_at, r.recorded_at,
-                                        r.body, r.key_id, r.signature, r.prev_hash, r.hash))
+                                        r.body, r.key_id, r.signature, r.prev_hash, r.hash, ref))
                 conn.cursor().executemany(
                     "UPDATE ledger_chains SET last_chain_seq = %s, last_hash = %s, last_recorded_at = %s WHERE chain = %s",
                     [(h.last_chain_seq, h.last_hash, h.last_recorded_at, h.chain) for h in plan.heads.values()])
+            if positions:
+                conn.cursor().executemany(self.POSITION_UPSERT.replace("?", "%s"),
+                                          self._position_rows(positions, plan.results))
         return plan.results
 
     # --- reading -----------------------------------------------------------------------------
@@ -136,11 +140,15 @@ class PostgresLedger(SqlLedger):
 
     def iter(self, agreement: str | None = None, since: datetime | int | None = None,
              kinds: Iterable[str] | None = None, *, until: datetime | None = None,
-             event_types: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
+             event_types: Iterable[str] | None = None,
+             agreements: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
         where, params = [], []
         if agreement is not None:
             where.append("chain = %s")
             params.append(chain_for(agreement))
+        if agreements is not None:
+            where.append("chain = ANY(%s)")
+            params.append(sorted({chain_for(a) for a in agreements}))
         if isinstance(since, datetime):
             where.append("recorded_at >= %s")
             params.append(since)

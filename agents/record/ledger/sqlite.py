@@ -11,13 +11,14 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from streams.canonical import format_timestamp, parse_timestamp
 from agents.record.ledger.base import PAGE_SIZE, AppendResult, SqlLedger, draft_from, event_type_clause, plan_append
+from agents.record.ledger.bookkeeping import Position
 from agents.record.ledger.chain import ChainHead, LedgerRecord, chain_for
 from agents.record.ledger.migrations import load_migrations
 
@@ -100,16 +101,22 @@ class SQLiteLedger(SqlLedger):
         return self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
     # --- writing -----------------------------------------------------------------------------
-    def append(self, items: Iterable[Mapping[str, Any]]) -> list[AppendResult]:
+    def _ts_param(self, moment: datetime) -> str:
+        return format_timestamp(moment)
+
+    def _ts_value(self, value: Any) -> datetime:
+        return parse_timestamp(value)
+
+    def append(self, items: Iterable[Mapping[str, Any]], positions: Sequence[Position] = ()) -> list[AppendResult]:
         drafts = [draft_from(item) for item in items]
-        if not drafts:
+        if not drafts and not positions:
             return []
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 chains = sorted({d.chain for d in drafts})
-                heads = self._heads_of(chains)
+                heads = self._heads_of(chains) if chains else {}
                 keys = list({d.record_key for d in drafts})
                 existing = {}
                 for start in range(0, len(keys), 500):
@@ -119,15 +126,18 @@ class SQLiteLedger(SqlLedger):
                     existing.update((r[4], _record(r)) for r in rows)
                 first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger_records").fetchone()[0]
                 plan = plan_append(drafts, heads, existing, itertools.count(first))
-                conn.executemany(f"INSERT INTO ledger_records ({COLUMNS}) VALUES ({','.join('?' * 16)})",
+                conn.executemany(f"INSERT INTO ledger_records ({COLUMNS}, event_ref) VALUES ({','.join('?' * 17)})",
                                  [(r.seq, r.chain, r.chain_seq, r.kind, r.record_key, r.event_type, r.agreement_id,
                                    r.item_ref, r.corrects_key, _ts(r.occurred_at), _ts(r.recorded_at), r.body,
-                                   r.key_id, r.signature, r.prev_hash, r.hash) for r in plan.rows])
+                                   r.key_id, r.signature, r.prev_hash, r.hash, ref)
+                                  for r, ref in zip(plan.rows, plan.refs)])
                 conn.executemany(
                     "INSERT INTO ledger_chains (chain, last_chain_seq, last_hash, last_recorded_at) VALUES (?,?,?,?) "
                     "ON CONFLICT (chain) DO UPDATE SET last_chain_seq = excluded.last_chain_seq, "
                     "last_hash = excluded.last_hash, last_recorded_at = excluded.last_recorded_at",
                     [(h.chain, h.last_chain_seq, h.last_hash, _ts(h.last_recorded_at)) for h in plan.heads.values()])
+                if positions:
+                    conn.executemany(self.POSITION_UPSERT, self._position_rows(positions, plan.results))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -151,11 +161,16 @@ class SQLiteLedger(SqlLedger):
 
     def iter(self, agreement: str | None = None, since: datetime | int | None = None,
              kinds: Iterable[str] | None = None, *, until: datetime | None = None,
-             event_types: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
+             event_types: Iterable[str] | None = None,
+             agreements: Iterable[str] | None = None) -> Iterator[LedgerRecord]:
         where, params = [], []
         if agreement is not None:
             where.append("chain = ?")
             params.append(chain_for(agreement))
+        if agreements is not None:
+            chains = sorted({chain_for(a) for a in agreements})
+            where.append(f"chain IN ({','.join('?' * len(chains))})" if chains else "1=0")
+            params += chains
         if isinstance(since, datetime):
             where.append("recorded_at >= ?")
             params.append(format_timestamp(since))

@@ -36,14 +36,14 @@ async def act(request: web.Request) -> web.Response:
     now = dash.clock()
     try:
         if what == "approve":
-            event = actions.approve_change(item, user, form.get("conditions"), now)
+            event = actions.approve_change(item, user, form.get("conditions"), now, dash.agreement_set)
         elif what == "reject":
-            event = actions.reject_change(item, user, str(form.get("reason") or ""), now)
+            event = actions.reject_change(item, user, str(form.get("reason") or ""), now, dash.agreement_set)
         elif what == "acknowledge":
-            event = actions.acknowledge(item, user, side, form.get("note"), now)
+            event = actions.acknowledge(item, user, side, form.get("note"), now, dash.agreement_set)
         elif what == "feedback":
             accepts = {"yes": True, "no": False}.get(str(form.get("accepts") or ""))
-            event = actions.coline_feedback(item, user, str(form.get("feedback") or ""), accepts, now)
+            event = actions.coline_feedback(item, user, str(form.get("feedback") or ""), accepts, now, dash.agreement_set)
         else:
             raise NotFound()
     except actions.ActionRefused as refused:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from agents.core.visibility import shown_event, viewer_of
 from agents.web.dashboard.items import Item
 from agents.web.dashboard.users import User
 
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 DASHBOARD_INSTANCE = "qbus-dashboard"
 ENVELOPE_COPIED = ("agreement_id", "holder_id", "manufacturer_id", "site_id", "product", "batch_no", "line_id",
                    "item_ref", "classification")
-# Co-line notices carry other holders' business-confidential details (Art. 8); a holder's answer
-# never repeats them, and the dashboard never shows them to a holder other than the new product's.
-COLINE_CONFIDENTIAL = ("new_product_holder", "new_product_name", "commercial_volume", "formulation_details")
 
 
 class ActionRefused(ValueError):
@@ -56,36 +54,15 @@ class SentAction:
     sent_at: datetime
 
 
-def redact_for_viewer(event: Mapping[str, Any], viewer_party: str | None, viewer_side: str | None,
-                      agreements: Any = None) -> dict:
-    """The event as this viewer may see it, by the rules the bus routes holder copies with
-    (`agents.core.redaction`, `agents.core.routing`): a holder sees a fan-out notice (co-line change, site-wide
-    inspection outcome or adverse credit record) without its business-confidential fields, and,
-    when the agreements are known, no string naming another holder. The manufacturer, who
-    published it, sees it whole."""
-    if viewer_side == "MANUFACTURER":
-        return dict(event)
-    out = copy.deepcopy(dict(event))
-    try:
-        from agents.core.redaction import confidential_paths, other_holder_identifiers, remove_paths, scrub_identifiers
-        from agents.core.routing import fanout_scope
-    except ImportError:  # the routing module is not installed: fall back to the co-line rule alone
-        if str(event.get("event_type") or "").startswith("coline_change."):
-            for name in COLINE_CONFIDENTIAL:
-                if out.get("payload", {}).get(name) is not None:
-                    out["payload"][name] = None
-        return out
-    if fanout_scope(out) is not None:
-        remove_paths(out, confidential_paths(out))
-    if agreements is not None and viewer_party:
-        scrub_identifiers(out, other_holder_identifiers(agreements, viewer_party))
-    return out
-
-
-def _base_event(item: Item, event_type: str, user: User, side: str, now: datetime, responds_to: Mapping) -> dict:
+def _base_event(item: Item, event_type: str, user: User, side: str, now: datetime, responds_to: Mapping,
+                agreements: Any = None) -> dict:
+    """The answer's envelope and payload, built from what this user may see of the item (so a
+    holder's answer never repeats a co-line notice's confidential fields, Art. 8)."""
     if item.latest_event is None:
         raise ActionRefused("not_awaiting")
-    latest = item.latest_event
+    viewer = viewer_of(user.party_id, side)
+    latest = shown_event(item.latest_event, viewer, agreements).body
+    responds_to = shown_event(responds_to, viewer, agreements).body if responds_to else responds_to
     event = {name: copy.deepcopy(latest.get(name)) for name in ENVELOPE_COPIED}
     event.update(
         event_id=str(uuid.uuid4()),
@@ -107,44 +84,45 @@ def _base_event(item: Item, event_type: str, user: User, side: str, now: datetim
     return event
 
 
-def approve_change(item: Item, user: User, conditions: str | None, now: datetime | None = None) -> dict:
+def approve_change(item: Item, user: User, conditions: str | None, now: datetime | None = None,
+                   agreements: Any = None) -> dict:
     """Art. 9: the holder approves a change the manufacturer proposed."""
     _require_holder(user)
     if not item.awaiting_decision():
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, "change.approved", user, "HOLDER", now or _now(), item.opening_event or {})
+    event = _base_event(item, "change.approved", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
     event["payload"]["decision_reason"] = (conditions or "").strip() or None
     return event
 
 
-def reject_change(item: Item, user: User, reason: str, now: datetime | None = None) -> dict:
+def reject_change(item: Item, user: User, reason: str, now: datetime | None = None,
+                  agreements: Any = None) -> dict:
     """Art. 9: the holder rejects a change, and must say why."""
     _require_holder(user)
     if not (reason or "").strip():
         raise ActionRefused("reason_required", 400)
     if not item.awaiting_decision():
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, "change.rejected", user, "HOLDER", now or _now(), item.opening_event or {})
+    event = _base_event(item, "change.rejected", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
     event["payload"]["decision_reason"] = reason.strip()
     return event
 
 
-def acknowledge(item: Item, user: User, side: str, note: str | None, now: datetime | None = None) -> dict:
+def acknowledge(item: Item, user: User, side: str, note: str | None, now: datetime | None = None,
+                agreements: Any = None) -> dict:
     """Art. 7: confirm receipt of an item the other party opened."""
     if not user.can_act:
         raise ActionRefused("forbidden_text", 403)
     if not item.awaiting_acknowledgement(side):
         raise ActionRefused("not_awaiting")
     event = _base_event(item, f"{item.category}.acknowledged", user, side, now or _now(),
-                        item.latest_event or {})
+                        item.latest_event or {}, agreements)
     event["payload"]["note"] = (note or "").strip() or None
-    if item.category == "coline_change":
-        for name in COLINE_CONFIDENTIAL:
-            event["payload"][name] = None
     return event
 
 
-def coline_feedback(item: Item, user: User, feedback: str, accepts: bool | None, now: datetime | None = None) -> dict:
+def coline_feedback(item: Item, user: User, feedback: str, accepts: bool | None, now: datetime | None = None,
+                    agreements: Any = None) -> dict:
     """Art. 8: the holder's feedback on a co-line change notice and its risk conclusion."""
     _require_holder(user)
     if not (feedback or "").strip():
@@ -152,9 +130,7 @@ def coline_feedback(item: Item, user: User, feedback: str, accepts: bool | None,
     if not item.awaiting_feedback():
         raise ActionRefused("not_awaiting")
     event = _base_event(item, "coline_change.feedback_given", user, "HOLDER", now or _now(),
-                        item.opening_event or {})
-    for name in COLINE_CONFIDENTIAL:
-        event["payload"][name] = None
+                        item.opening_event or {}, agreements)
     event["payload"]["feedback"] = feedback.strip()
     event["payload"]["holder_accepts"] = accepts
     return event

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.web.dashboard.actions import redact_for_viewer
+from agents.core.visibility import shown_event, viewer_of
 from agents.web.dashboard.state import DASHBOARD
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _types(request: web.Request) -> list[str] | None:
 
 def record_json(record: Any, party_id: str, side: str | None, agreements: Any = None) -> dict:
     body = json.loads(record.body)
-    shown = redact_for_viewer(body, party_id, side, agreements)
+    shown = shown_event(body, viewer_of(party_id, side), agreements).body
     return {
         "seq": record.seq, "chain": record.chain, "chain_seq": record.chain_seq, "event_type": record.event_type,
         "agreement_id": record.agreement_id, "item_ref": record.item_ref,

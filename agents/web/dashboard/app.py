@@ -29,7 +29,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from agents.web.dashboard import actions
+from agents.core.visibility import Viewer, shown_event
 from agents.web.dashboard.act import act
 from agents.web.dashboard.agreementinfo import infos_from_agreements
 from agents.web.dashboard.api import setup_api
@@ -100,8 +100,8 @@ def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore,
     agreement_set = agreements if hasattr(agreements, "ids") else None
     model = ReadModel(infos, due_soon=timedelta(hours=settings.due_soon_hours),
                       default_timezone=settings.default_timezone,
-                      holder_view=lambda body, info: actions.redact_for_viewer(body, info.holder_id, "HOLDER",
-                                                                               agreement_set))
+                      holder_view=lambda body, info: shown_event(body, Viewer.holder(info.holder_id),
+                                                                         agreement_set).body)
     dash = Dashboard(settings=settings, ledger=ledger, bus=publisher, users=users, model=model,
                      clock=clock or (lambda: datetime.now(timezone.utc)),
                      export=export or None)

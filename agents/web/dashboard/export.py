@@ -41,7 +41,8 @@ async def export_view(request: web.Request) -> web.StreamResponse:
     def build() -> bytes:
         try:
             out = workdir / "package"
-            dash.export(dash.ledger, info.agreement_id, start, end, out, tz=info.timezone)
+            dash.export(dash.ledger, info.agreement_id, start, end, out, tz=info.timezone,
+                        agreements=dash.agreement_set)
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path in sorted(out.rglob("*")):

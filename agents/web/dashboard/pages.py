@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from agents.web.dashboard import actions
+from agents.core.visibility import shown_event, viewer_of
 from agents.web.dashboard.items import OVERVIEW_CATEGORIES, Item
 from agents.web.dashboard.rendering import current_user, render
 from agents.web.dashboard.state import DASHBOARD, Dashboard, NotFound
@@ -74,7 +74,7 @@ async def item_page(request: web.Request, *, error: str | None = None, status: i
     refused = [(p, dash.model.dead_letters[p.event_id]) for p in list(dash.pending.values())
                if (p.agreement_id, p.item_ref) == item.key and p.event_id in dash.model.dead_letters]
     can = available_actions(item, user, side) if not pending else []
-    entries = [(e, actions.redact_for_viewer(e.event, user.party_id, side, dash.agreement_set)) for e in item.entries]
+    entries = [(e, shown_event(e.event, viewer_of(user.party_id, side), dash.agreement_set).body) for e in item.entries]
     obligations = sorted(item.obligations.values(), key=lambda o: (not o.is_open, o.due_at or dash.clock()))
     return render(request, "item.html", {
         "info": info, "item": item, "entries": entries, "obligations": obligations, "side": side,

@@ -1,7 +1,8 @@
 """Redaction: confidential fields and other holders' identifiers never leave in a holder's copy."""
 import pytest
 
-from agents.core.redaction import confidential_paths, copy_for_holder, other_holder_identifiers, remove_paths
+from agents.core.redaction import confidential_paths, other_holder_identifiers, remove_paths
+from agents.core.visibility import Viewer, shown_event
 from schemas import default_schemas
 from streams.validation import validate_event
 from tests.agents.core.rules.support import A_CAP, A_INJ, make
@@ -23,6 +24,7 @@ def test_removed_fields_get_their_empty_value_and_the_copy_still_validates():
     copy = dict(event, payload=dict(event["payload"]))
     removed = remove_paths(copy, ["payload.new_product_name", "payload.control_measures", "payload.change_kind",
                                   "payload.not_there"])
+    # Only values that were there are listed as removed (a field that is not there is not).
     assert removed == ["payload.change_kind", "payload.control_measures", "payload.new_product_name"]
     assert copy["payload"]["new_product_name"] is None          # optional: null
     assert copy["payload"]["control_measures"] == []            # array with default: its default
@@ -42,8 +44,8 @@ def test_any_payload_text_naming_another_holder_is_removed(agreements):
         "description": "Found during the changeover from HB-ONS-2ML on the shared area",
         "process_step": "capsule filling", "affected_batches": ["2611-07", "HOLDER-B-LOT-3"],
         "note": "Beta Pharmaceuticals Ltd. informed separately"})
-    copy, removed = copy_for_holder(event, holder_id="HOLDER-A", agreement_id="QA-HOLDERA-CMOX-001",
-                                    agreements=agreements, strip_confidential=False)
+    shown = shown_event(event, Viewer.holder("HOLDER-A"), agreements)
+    copy, removed = shown.body, shown.removed
     assert copy["payload"]["description"] is None and copy["payload"]["note"] is None
     assert copy["payload"]["affected_batches"] == ["2611-07"]
     assert copy["payload"]["process_step"] == "capsule filling"
@@ -54,6 +56,5 @@ def test_any_payload_text_naming_another_holder_is_removed(agreements):
 
 def test_an_untouched_own_copy_keeps_its_signature(agreements):
     event = make("deviation.reported", A_CAP, signature={"key_id": "k1", "algorithm": "ed25519", "value": "c2ln"})
-    copy, removed = copy_for_holder(event, holder_id="HOLDER-A", agreement_id="QA-HOLDERA-CMOX-001",
-                                    agreements=agreements, strip_confidential=False)
-    assert removed == [] and copy == event and copy is not event
+    shown = shown_event(event, Viewer.holder("HOLDER-A"), agreements)
+    assert shown.removed == () and shown.body == event and shown.body is not event

@@ -134,15 +134,20 @@ def test_coline_notice_reaches_both_holders_redacted_and_nobody_else(send, reade
         "risk_assessment_conclusion": "acceptable (RA-1)", "risk_acceptable": True,
         "new_product_holder": "HOLDER-B", "new_product_name": "secret product"})
     send(event)
-    mine = lambda r: r.value is not None and event["event_id"] in (r.value["event_id"], r.value.get("copy_of_event_id"))
+    from agents.core.routing import copy_reference
+
+    ref = copy_reference(event["event_id"])
+    mine = lambda r: r.value is not None and (r.value["event_id"] == event["event_id"]
+                                             or r.value.get("copy_of_event_id") == ref)
     [a] = reader(catalogue.inbox("HOLDER-A")).collect(lambda f: len(f) >= 1, timeout=30, where=mine)
     [b] = reader(catalogue.inbox("HOLDER-B")).collect(lambda f: len(f) >= 1, timeout=30, where=mine)
     assert (a.value["agreement_id"], b.value["agreement_id"]) == ("QA-HOLDERA-CMOX-001", "QA-HOLDERB-CMOX-001")
     assert a.value["payload"]["new_product_name"] is None and b.value["payload"]["new_product_holder"] is None
     assert "HOLDER-A" not in str(b.value) and "HOLDER-B" not in str(a.value)
     assert reader(catalogue.inbox("HOLDER-C")).collect(lambda f: False, timeout=3, where=mine) == []
-    # B's copy is B's own record: its own id, pointing at the original, in B's ledger chain.
-    assert b.value["event_id"] != event["event_id"] and b.value["copy_of_event_id"] == event["event_id"]
+    # B's copy is B's own record: its own id, an opaque reference to the original (whose id belongs
+    # to A's chain and appears nowhere in B's copy), in B's ledger chain.
+    assert b.value["event_id"] != event["event_id"] and event["event_id"] not in str(b.value)
     with open_ledger(rules_settings.ledger) as ledger:
         stored = ledger.get(b.value["event_id"])
         assert stored is not None and stored.chain == "QA-HOLDERB-CMOX-001"
