@@ -1,13 +1,12 @@
-"""Command line: ``qbus ledger verify``, ``qbus export`` and ``qbus keys generate``.
+"""Command line: ``qbus ledger verify`` and ``qbus export``.
 
-`register(subparsers)` adds the three commands to the main ``qbus`` parser; each sets ``func`` to a
+`register(subparsers)` adds the two commands to the main ``qbus`` parser; each sets ``func`` to a
 handler taking the parsed args and returning the exit code (0 OK, 1 verification failed, 2 usage).
 Run standalone with ``python -m agents.cli.ledger ...``.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -61,13 +60,6 @@ def register(subparsers) -> None:
     _add_ledger_option(export)
     export.set_defaults(func=cmd_export)
 
-    keys = subparsers.add_parser("keys", help="Ed25519 signing keys for source systems")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    generate = keys_commands.add_parser("generate", help="make a key pair; print it, or write PREFIX.key and PREFIX.pub")
-    generate.add_argument("--out", metavar="PREFIX", type=Path, help="write PREFIX.key (private, mode 0600) and PREFIX.pub")
-    generate.add_argument("--key-id", help="key id to register (default: derived from the public key)")
-    generate.set_defaults(func=cmd_keys_generate)
-
 
 def _load_keys(path: Path | None):
     if path is None:
@@ -77,7 +69,7 @@ def _load_keys(path: Path | None):
 
 
 def cmd_ledger_verify(args) -> int:
-    from agents.record.export import verify_package
+    from agents.record.verify_package import verify_package
     from agents.record.ledger import open_ledger
 
     keys = _load_keys(args.keys)
@@ -137,31 +129,6 @@ def cmd_export(args) -> int:
         print("warning: the ledger's chain for this agreement did not verify at export; see manifest.json",
               file=sys.stderr)
         return 1
-    return 0
-
-
-def cmd_keys_generate(args) -> int:
-    from streams.signing import generate_keypair, key_fingerprint, private_key_pem, public_key_b64, public_key_pem
-
-    private, public = generate_keypair()
-    key_id = args.key_id or key_fingerprint(public)
-    if args.out is None:
-        sys.stdout.write(private_key_pem(private).decode("ascii"))
-        sys.stdout.write(public_key_pem(public).decode("ascii"))
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        private_path, public_path = Path(f"{args.out}.key"), Path(f"{args.out}.pub")
-        if private_path.exists():
-            print(f"error: {private_path} exists; not overwriting a private key", file=sys.stderr)
-            return 2
-        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(private_key_pem(private))
-        public_path.write_bytes(public_key_pem(public))
-        print(f"private key: {private_path} (keep it on the source system only)")
-        print(f"public key:  {public_path}")
-    print(f"key id: {key_id}")
-    print(f"public key (base64, raw 32 bytes): {public_key_b64(public)}")
     return 0
 
 

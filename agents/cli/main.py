@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "agents.cli.agreements",
     "agents.cli.obligations",
     "agents.cli.ledger",
+    "agents.cli.keys",
     "agents.cli.clauses",
     "agents.cli.dashboard",
 ]
@@ -64,13 +65,9 @@ def cmd_publish(args) -> int:
 
     settings = _settings(args)
     refused = 0
-    signer = None
-    if args.sign_key:
-        from streams.signing import load_private_key, sign_event
-
-        key = load_private_key(Path(args.sign_key))
-        signer = lambda event: sign_event(event, key, args.key_id)  # noqa: E731 - Art. 14
-    with Publisher.from_settings(settings, signer=signer, outbox=args.outbox) as publisher:
+    # Art. 14: a source signs with its registered key.
+    with Publisher.from_settings(settings, outbox=args.outbox, signing_key=args.sign_key,
+                                 key_id=args.key_id) as publisher:
         for path in args.files:
             try:
                 events = load_events(path)
@@ -176,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="publish events from JSON or YAML files")
     publish.add_argument("files", nargs="+", type=Path)
     publish.add_argument("--sign-key", metavar="PEM", help="sign each event with this Ed25519 private key (Art. 14)")
-    publish.add_argument("--key-id", default="default", help="the key id registered for the source in the agreement")
+    publish.add_argument("--key-id", default=None,
+                         help="the key id registered for the source in the agreement (default: the key's fingerprint)")
     publish.add_argument("--outbox", type=Path, help="keep what is sent in this file until the ledger has it "
                                                       "(see `qbus reconcile`)")
     publish.set_defaults(func=cmd_publish)

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 
 from streams.canonical import canonical_bytes, parse_timestamp
-from agents.cli.ledger import main as qbus
 from streams.signing import (KeyRegistry, generate_keypair, key_fingerprint, load_private_key, load_public_key,
                              private_key_pem, public_key_b64, public_key_pem, sign_event, sources_that_must_sign,
                              verify_event)
@@ -130,21 +129,6 @@ def test_one_key_id_cannot_be_registered_twice_with_different_keys(signer):
     _, other = generate_keypair()
     with pytest.raises(ValueError, match="already registered"):
         registry.register("qms-cmox-01", "k1", other)
-
-
-def test_keys_generate_writes_a_private_key_only_its_owner_can_read(tmp_path, capsys):
-    assert qbus(["keys", "generate", "--out", str(tmp_path / "qms-cmox-01"), "--key-id", "k7"]) == 0
-    out = capsys.readouterr().out
-    assert "key id: k7" in out
-    private = load_private_key(tmp_path / "qms-cmox-01.key")
-    public = load_public_key(tmp_path / "qms-cmox-01.pub")
-    assert stat.S_IMODE((tmp_path / "qms-cmox-01.key").stat().st_mode) == 0o600
-    assert base64.b64encode(public.public_bytes_raw()).decode() in out
-    registry = KeyRegistry()
-    registry.register("qms-cmox-01", "k7", public)
-    assert verify_event(sign_event(make_event(), private, "k7"), registry).ok
-    # Never overwrite a private key.
-    assert qbus(["keys", "generate", "--out", str(tmp_path / "qms-cmox-01")]) == 2
 
 
 def test_registry_and_signing_duty_from_an_agreements_sources():

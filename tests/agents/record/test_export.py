@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from agents.record.export import export_package, verify_package
+from agents.record.export import export_package
+from agents.record.verify_package import verify_package
 from agents.record.ledger import open_ledger
 from agents.cli.ledger import main as qbus
 from streams.signing import KeyRegistry, generate_keypair, sign_event
