@@ -40,6 +40,15 @@ class EventTooLarge(EventInvalid):
                          "TOO_LARGE")
 
 
+def key_signer(path: Path, key_id: str | None = None) -> Callable[[dict], dict]:
+    """Sign with the private key in ``path`` under ``key_id`` (default: the key's fingerprint)."""
+    from streams.signing import key_fingerprint, load_private_key, sign_event
+
+    private = load_private_key(path)
+    kid = key_id or key_fingerprint(private.public_key())
+    return lambda event: sign_event(event, private, kid)
+
+
 def complete(event: dict, now: datetime | None = None) -> dict:
     """Fill what a publisher may leave out: a new event_id and the publication time."""
     event = dict(event)
@@ -62,7 +71,11 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, settings, schemas: SchemaSet | None = None, outbox: Path | None = None,
-                      **kw) -> "Publisher":
+                      signing_key: Path | str | None = None, key_id: str | None = None, **kw) -> "Publisher":
+        """A publisher from the bus settings. ``signing_key`` (a PEM file of the source's Ed25519
+        private key) and ``key_id`` (as registered in the agreement) sign every event (Art. 14)."""
+        if signing_key is not None:
+            kw["signer"] = key_signer(Path(signing_key), key_id)
         producer = KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             acks="all", enable_idempotence=True, linger_ms=5, retries=5,

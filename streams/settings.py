@@ -43,12 +43,20 @@ class Settings(BaseSettings):
     store: str = Field("rocksdb://", description="Faust table store; 'memory://' for tests.")
     worker_web_port: int = 6066
     metrics_port: int = Field(9464, description="Worker /metrics port (Prometheus scrape target); 0 disables.")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds to: loopback by default; "
+                                                       "set 0.0.0.0 (or the pod IP) for a Prometheus on another host.")
 
     # --- data -----------------------------------------------------------------------------
     max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")
     dedupe_window: int = Field(1_000_000, description="How many recent event ids the intake remembers to refuse duplicates.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; None = embedded file registry.")
     agreements_dir: Path = Path("agreements")
+    # --- trust (Art. 14) -----------------------------------------------------------------------
+    require_signatures: bool = Field(True, description="Every source signs with its registered Ed25519 key. On by "
+                                                      "default; only the embedded demo (`qbus up`) turns it off. "
+                                                      "Events claiming the dashboard are always checked.")
+    clock_skew_s: float = Field(300.0, description="How far in the future occurred_at may lie before an event is "
+                                                   "refused (clocks of source systems drift).")
     ledger_url: str | None = Field(None, description="sqlite:///path or postgresql://...; default: sqlite in state_dir.")
 
     # --- notification channels (issue 7); a channel left unset is reported, never silently skipped
@@ -69,6 +77,16 @@ class Settings(BaseSettings):
     @property
     def registry_path(self) -> Path:
         return self.state_dir / "schema-registry.json"
+
+    @property
+    def dashboard_keys_path(self) -> Path:
+        """The dashboard's public signing key, which the bus trusts for every agreement."""
+        return self.state_dir / "dashboard-keys.json"
+
+    @property
+    def user_keys_path(self) -> Path:
+        """The dashboard users' public keys, which verify their electronic signatures."""
+        return self.state_dir / "dashboard-user-keys.json"
 
     @property
     def ledger(self) -> str:

@@ -89,6 +89,25 @@ def load_public_key(data: bytes | str | Path) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+def write_private_key(path: Path, private_key: Ed25519PrivateKey) -> None:
+    """Write a PKCS#8 PEM private key readable by its owner only; never over an existing file."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_key_pem(private_key))
+
+
+def load_or_create_private_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
+    """The private key at ``path``, made (mode 0600) if there is none yet; and whether it was made now."""
+    if path.exists():
+        return load_private_key(path), False
+    private, _public = generate_keypair()
+    write_private_key(path, private)
+    return private, True
+
+
 @dataclass(frozen=True)
 class RegisteredKey:
     key_id: str

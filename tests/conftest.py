@@ -92,7 +92,10 @@ def bus_settings(broker, agreements_dir, sinks, tmp_path_factory) -> Settings:
                     smtp_starttls="off", pagerduty_url=f"{sinks.url}/v2/enqueue", pagerduty_routing_key="test",
                     notify_webhook_url=f"{sinks.url}/webhook", alertmanager_url=sinks.url,
                     worker_web_port=free_port(), metrics_port=free_port(),
-                    app_id=f"qbus-test-{uuid.uuid4().hex[:6]}")
+                    app_id=f"qbus-test-{uuid.uuid4().hex[:6]}",
+                    # Most end-to-end tests publish the unsigned examples, as the demo does; the
+                    # trust tests (tests/agents/worker/test_trust_e2e.py) run with signatures required.
+                    require_signatures=False)
 
 
 @pytest.fixture(scope="session")

@@ -35,9 +35,13 @@ def _store(args) -> UserStore:
 # --- dashboard ----------------------------------------------------------------------------------
 def build_app(bus_settings, settings):
     """The dashboard app with its real parts: the ledger, a signing publisher, the users file, agreements."""
+    import functools
+
+    from agents.record.bus_key import BusKey
+    from agents.record.export import export_package
+    from agents.record.ledger import open_ledger
     from agents.web.dashboard.actions import BusWriter, DashboardSigner
     from agents.web.dashboard.app import create_app
-    from agents.record.ledger import open_ledger
     from streams.publisher import Publisher
 
     ledger = open_ledger(bus_settings.ledger)
@@ -48,7 +52,10 @@ def build_app(bus_settings, settings):
         from agents.core.agreements import AgreementSet
 
         agreements = AgreementSet.load_dir(bus_settings.agreements_dir, strict=False)
-    app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements)
+    # Art. 14: the packages it hands out carry the bus's seal.
+    sealed_export = functools.partial(export_package, seal_with=BusKey.of_state(bus_settings.state_dir))
+    app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements,
+                     export=sealed_export)
 
     async def close(_app):
         writer.close()
@@ -68,7 +75,7 @@ def cmd_dashboard(args) -> int:
     print(f"dashboard  http://{settings.host}:{settings.port}/  (ledger {bus_settings.ledger}, "
           f"users {settings.users_path})", flush=True)
     if signer is not None:
-        keys = signer.write_public_key(settings.state_dir / "dashboard-keys.json")
+        keys = signer.write_public_key(bus_settings.dashboard_keys_path)
         print(f"dashboard  signs its users' actions as source qbus-dashboard with key {signer.key_id}; "
               f"workers sharing this state folder trust it through {keys} (elsewhere, copy that file "
               "into the worker's state folder)", flush=True)

@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     verify.add_argument("--agreement", metavar="A", help="verify this agreement's chain only")
     verify.add_argument("--package", metavar="DIR", type=Path, help="verify an exported inspection package, offline")
     verify.add_argument("--keys", metavar="FILE", type=Path, help="key registry JSON: also re-check event signatures")
+    verify.add_argument("--bus-key", metavar="KEY_ID", help="with --package: the bus key fingerprint the package must be "
+                                                           "sealed with (qbus keys show --bus)")
     _add_ledger_option(verify)
     verify.set_defaults(func=cmd_ledger_verify)
 
@@ -74,7 +76,7 @@ def cmd_ledger_verify(args) -> int:
 
     keys = _load_keys(args.keys)
     if args.package is not None:
-        report = verify_package(args.package, keys=keys)
+        report = verify_package(args.package, keys=keys, bus_key=args.bus_key)
         print(f"package {args.package}: {report.summary()}")
         return 0 if report.ok else 1
     url = args.ledger or default_ledger_url()
@@ -103,8 +105,10 @@ def _agreements():
 
 
 def cmd_export(args) -> int:
+    from agents.record.bus_key import BusKey
     from agents.record.export import DEFAULT_TIMEZONE, export_package
     from agents.record.ledger import open_ledger
+    from streams.settings import Settings
 
     url = args.ledger or default_ledger_url()
     try:
@@ -116,7 +120,8 @@ def cmd_export(args) -> int:
         try:
             summary = export_package(ledger, args.agreement, args.start, args.end, args.out,
                                      tz=args.tz or DEFAULT_TIMEZONE, keys=_load_keys(args.keys),
-                                     audience="full" if args.full else "holder", agreements=_agreements())
+                                     audience="full" if args.full else "holder", agreements=_agreements(),
+                                     seal_with=BusKey.of_state(Settings().state_dir))
         except (FileExistsError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -124,7 +129,8 @@ def cmd_export(args) -> int:
           + (f", {summary.redacted} with confidential fields withheld (Art. 8)" if summary.redacted else "")
           + (f", {summary.dead_letters_withheld} dead letters without their raw bytes"
              if getattr(summary, "dead_letters_withheld", 0) else ""))
-    print(f"manifest.json sha256 {summary.manifest_sha256} (send this to the recipient separately)")
+    print(f"sealed by the bus key {BusKey.of_state(Settings().state_dir).key_id}; the recipient checks it with "
+          f"`qbus ledger verify --package {summary.out_dir}` (and --bus-key to pin that fingerprint)")
     if not summary.ledger_ok:
         print("warning: the ledger's chain for this agreement did not verify at export; see manifest.json",
               file=sys.stderr)

@@ -65,6 +65,9 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     except Exception:
         broker = EmbeddedBroker(port=free_port(), log_path=state / "broker.log").start()
     settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    if "require_signatures" not in settings.model_fields_set:
+        # The embedded demo lets unsigned example events in; production requires signatures.
+        settings = settings.model_copy(update={"require_signatures": False})
     agreements = Path(settings.agreements_dir)
     if not agreements.is_dir() and DEMO_AGREEMENTS.is_dir():
         import shutil
@@ -75,6 +78,9 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         print(f"agreements {agreements}/")
     print(f"ledger     {settings.ledger} (the durable record; the broker keeps nothing)")
     print(f"broker     Tansu (memory storage) on {broker.bootstrap}, pid {broker.pid}, log {state / 'broker.log'}")
+    print("signatures " + ("required from every source" if settings.require_signatures else
+                           "not required from registered sources (demo; QBUS_REQUIRE_SIGNATURES=true to require "
+                           "them); events claiming the dashboard are always checked"))
     admin = admin_client(settings)
     try:
         created = create_topics(admin, TopicCatalogue.from_settings(settings).specs()).created

@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "agents.cli.obligations",
     "agents.cli.ledger",
     "agents.cli.keys",
+    "agents.cli.kafka_acls",
     "agents.cli.clauses",
     "agents.cli.dashboard",
 ]

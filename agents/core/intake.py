@@ -46,8 +46,12 @@ class Rejected:
 
 
 class Refusal(Exception):
-    def __init__(self, reason_code: str, reason: str):
+    """A check refuses the event. ``operator``: the sender is not a party of the agreement the event
+    names, so the dead letter goes to the operator's chain instead of that agreement's."""
+
+    def __init__(self, reason_code: str, reason: str, operator: bool = False):
         self.reason_code = reason_code
+        self.operator = operator
         super().__init__(reason)
 
 
@@ -99,7 +103,7 @@ class Intake:
             decoded = record.value
             event = self._validate(record, origin)
         except Refusal as refusal:
-            return self._reject(refusal.reason_code, str(refusal), value, origin, decoded)
+            return self._reject(refusal.reason_code, str(refusal), value, origin, decoded, operator=refusal.operator)
         except EventInvalid as invalid:
             return self._reject(invalid.reason_code, f"event does not fit its schema: {invalid}",
                                 value, origin, decoded)
@@ -156,8 +160,9 @@ class Intake:
             self.dedupe.remember(event_id, LEDGER_ORIGIN)
         return count
 
-    def _reject(self, code: str, reason: str, value, origin: Origin, decoded: dict) -> Rejected:
+    def _reject(self, code: str, reason: str, value, origin: Origin, decoded: dict, operator: bool = False) -> Rejected:
         log.warning("dead-lettered %s: %s: %s", origin, code, reason)
+        claimed = _text(decoded.get("agreement_id"))
         return Rejected({
             "dead_letter_id": str(uuid.uuid4()),
             "reason_code": code,
@@ -168,8 +173,10 @@ class Intake:
             "original_key": origin.key,
             "original_value": value or b"",
             "event_id": _text(decoded.get("event_id")),
-            "agreement_id": _text(decoded.get("agreement_id")),
+            "agreement_id": None if operator else claimed,
+            "claimed_agreement_id": claimed if operator else None,
             "received_at": datetime.now(timezone.utc),
+            "stage": "intake",
         })
 
 

@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agents.record.bus_key import BusKey
+from agents.record.package_seal import seal_package
 from agents.core.visibility import DEAD_LETTER_WITHHELD, Viewer, shown_record
 from schemas import SchemaSet, default_schemas
 from streams.canonical import canonical_json, format_timestamp
@@ -134,10 +136,13 @@ def redact_record(record: LedgerRecord, holder_id: str, agreements: Any = None,
 def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, end: date | datetime,
                    out_dir: str | Path, *, tz: str | ZoneInfo = DEFAULT_TIMEZONE, keys=None,
                    now: datetime | None = None, audience: str = "holder",
-                   schemas: SchemaSet | None = None, agreements: Any = None) -> PackageSummary:
+                   schemas: SchemaSet | None = None, agreements: Any = None,
+                   seal_with: BusKey | None = None) -> PackageSummary:
     """Write the inspection package of `agreement_id` for records recorded in [start, end) to `out_dir`.
 
     `keys` (a `streams.signing.KeyRegistry`) adds keys.json with the public keys that signed.
+    `seal_with`: the bus's key, which signs the manifest (`agents.record.package_seal`); a package
+    without a seal does not verify.
     `audience`: ``"holder"`` (default) shows the holder what `agents.core.visibility` lets it see
     (with `agreements` given, that includes removing other holders' names); ``"full"`` writes every
     record as stored (the manufacturer, an inspector with full access).
@@ -223,6 +228,8 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
     }
     text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     (out / MANIFEST_FILE).write_text(text, encoding="utf-8")
+    if seal_with is not None:
+        seal_package(out, seal_with)
     return PackageSummary(out, len(records), manifest["records"]["events"], manifest["records"]["dead_letters"],
                           hashlib.sha256(text.encode("utf-8")).hexdigest(), ledger_check.ok, audience,
                           withheld_events, withheld_letters)

@@ -12,6 +12,7 @@ from agents.core.redaction import remove_paths
 from agents.record.export import (DEAD_LETTER_WITHHELD, EVENTS_FILE, KEYS_FILE, MANIFEST_FILE, PACKAGE_FORMAT,
                                   RECORD_FILES, REDACTED, sha256_file)
 from agents.record.ledger.base import signature_checker
+from agents.record.package_seal import SEAL_FILE, check_seal
 from agents.record.ledger.chain import GENESIS_HASH, ChainWalker, LedgerRecord, Problem, VerifyReport, compute_hash
 from schemas import SchemaSet, default_schemas
 from streams.canonical import canonical_json, format_timestamp, parse_timestamp
@@ -139,7 +140,8 @@ def _check_redactions(manifest: dict, records: list[LedgerRecord], marks: dict[s
     return frozenset(accepted)
 
 
-def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | None = None) -> VerifyReport:
+def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | None = None,
+                   bus_key: str | None = None) -> VerifyReport:
     """Check an inspection package offline: file hashes, counts, range, and the chain of its records.
 
     Signatures are re-checked against `keys`, or else the package's own keys.json when it has one.
@@ -157,6 +159,8 @@ def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | Non
         report.problems.append(Problem("manifest", f"not a {PACKAGE_FORMAT} (format {manifest.get('format')!r})",
                                        file=MANIFEST_FILE))
         return report
+    # Art. 14: the bus's seal over the manifest, which pins every file's hash.
+    check_seal(folder, report, bus_key)
     for name, entry in manifest.get("files", {}).items():
         path = folder / name
         if not path.is_file():
@@ -164,7 +168,8 @@ def verify_package(directory: str | Path, *, keys=None, schemas: SchemaSet | Non
         elif sha256_file(path) != entry.get("sha256"):
             report.problems.append(Problem("edited", "its SHA-256 does not match the manifest: the file was "
                                                      "changed after export", file=name))
-    unlisted = sorted(p.name for p in folder.iterdir() if p.name not in manifest.get("files", {}) and p.name != MANIFEST_FILE)
+    unlisted = sorted(p.name for p in folder.iterdir() if p.name not in manifest.get("files", {})
+                      and p.name not in (MANIFEST_FILE, SEAL_FILE))
     if unlisted:
         report.notes.append(f"files not covered by the manifest (ignored): {', '.join(unlisted)}")
 

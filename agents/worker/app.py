@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,9 +188,12 @@ def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
         if refusal is not None:
             raise Refusal(refusal.reason_code, f"{refusal.article} ({refusal.rule_id}): {refusal.reason}")
 
-    # The dashboard signs its users' actions with its own key, which the bus trusts.
-    dashboard_keys = Path(settings.state_dir) / "dashboard-keys.json"
-    bus.intake_checks += [Admission(bus.agreements, trusted_keys=dashboard_keys), refused_by_a_rule]
+    # The dashboard signs its users' actions with its own key, which the bus trusts; its users sign
+    # their decisions with their own keys.
+    admission = Admission(bus.agreements, require_signatures=settings.require_signatures,
+                          dashboard_keys=settings.dashboard_keys_path, user_keys=settings.user_keys_path,
+                          clock_skew=timedelta(seconds=settings.clock_skew_s))
+    bus.intake_checks += [admission, refused_by_a_rule]
     intake.install(app, bus)
     obligations_agent.install(app, bus, extra_openers=[rules.opener])
     notifier_agent.install(app, bus)
@@ -248,6 +252,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     if settings.metrics_port:
         from agents.worker.metrics import start_metrics_server
 
-        start_metrics_server(bus.metrics.registry, settings.metrics_port)
+        start_metrics_server(bus.metrics.registry, settings.metrics_port, settings.metrics_host)
+        log.info("metrics on http://%s:%d/metrics (QBUS_METRICS_HOST sets the address)", settings.metrics_host,
+                 settings.metrics_port)
     # -l info: Faust's default leaves the root logger at DEBUG, which costs throughput.
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

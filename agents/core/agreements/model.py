@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from agents.core.calendar import DEFAULT_TIMEZONE, WorkingCalendar, calendar_for
-from agents.core.agreements.parts import Contacts, LadderStep, Party, Person, Product, SourceSystem, Timelines, _Model
+from agents.core.agreements.parts import (DASHBOARD_INSTANCE, Contacts, LadderStep, Party, Person, Product, SourceSystem,
+                                         Timelines, _Model)
 from agents.core.agreements.terms import (ART7_CATEGORIES, BUILTIN_ROLES, CATEGORY_TITLES, CLASSIFICATIONS,
                                     OTHER_CATEGORIES, PARTY_ROLES, TIMELINE_KEYS, Duration,
                                     Problem)
@@ -272,6 +273,7 @@ class Agreement(_Model):
         # Art. 14: registered sources.
         parties = {self.holder.id, self.manufacturer.id}
         instances: set[str] = set()
+        key_ids: set[str] = set()
         for i, src in enumerate(self.sources):
             if src.instance in instances:
                 add(Problem(f"source '{src.instance}' is registered twice", ("sources", i, "instance")))
@@ -280,7 +282,22 @@ class Agreement(_Model):
                 add(Problem(f"source '{src.instance}' belongs to '{src.party}', which is neither the holder "
                             f"('{self.holder.id}') nor the manufacturer ('{self.manufacturer.id}')",
                             ("sources", i, "party")))
-            if src.must_sign and not src.public_key:
+            keys = src.signing_keys()
+            if src.must_sign and not keys:
                 add(Problem(f"source '{src.instance}' must sign but has no public_key to check signatures with",
                             ("sources", i, "public_key"), article="Art. 14"))
+            elif not keys:
+                add(Problem(f"source '{src.instance}' has no public key: where signatures are required (the "
+                            "production default, QBUS_REQUIRE_SIGNATURES) its events will be refused; add one "
+                            "with `qbus keys generate`", ("sources", i), "warning", "Art. 14"))
+            if src.instance == DASHBOARD_INSTANCE:
+                add(Problem(f"'{DASHBOARD_INSTANCE}' is the bus's own dashboard and is registered for every "
+                            "agreement already; remove this entry", ("sources", i, "instance")))
+            for j, key in enumerate(src.keys):
+                if key.key_id in key_ids:
+                    add(Problem(f"key id '{key.key_id}' is used twice", ("sources", i, "keys", j, "key_id")))
+                key_ids.add(key.key_id)
+                if key.valid_from and key.valid_until and key.valid_until <= key.valid_from:
+                    add(Problem(f"key '{key.key_id}' of source '{src.instance}' ends before it starts",
+                                ("sources", i, "keys", j, "valid_until")))
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -221,28 +221,86 @@ class Party(_Model):
                     if e.sterile and e.dosage_form.strip().lower() == form), default=0.0)
 
 
-class SourceSystem(_Model):
-    """A registered publishing system (Art. 14: signed, traceable data)."""
+# A source instance is named once, in one spelling: lowercase letters, digits and hyphens, starting
+# and ending with a letter or digit (like a host name). Events must name it exactly.
+SOURCE_INSTANCE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+DASHBOARD_INSTANCE = "qbus-dashboard"   # the bus's own dashboard: a source of every agreement, for both parties
 
-    instance: str = Field(min_length=1)
+
+def _public_key(v: str | None) -> str | None:
+    if v is None:
+        return v
+    try:
+        raw = base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"decodes to {len(raw)} bytes; an Ed25519 public key has 32")
+    return v
+
+
+class SourceKey(_Model):
+    """One signing key of a source, valid from a date (and until one, once it is rotated out).
+    Events are checked against the key valid when the bus received them, so old events keep
+    verifying after a rotation."""
+
+    key_id: str = Field(min_length=1)
+    public_key: str = Field(description="Base64 Ed25519 public key (32 bytes).")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    _key = field_validator("public_key")(classmethod(lambda cls, v: _public_key(v)))
+
+    def valid_at(self, moment: datetime, tz: tzinfo) -> bool:
+        """Whether the key may sign at ``moment``; dates without an offset are in the agreement's zone."""
+        return ((self.valid_from is None or _aware(self.valid_from, tz) <= moment)
+                and (self.valid_until is None or moment < _aware(self.valid_until, tz)))
+
+
+def _aware(moment: datetime, tz: tzinfo) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+class SourceSystem(_Model):
+    """A registered publishing system (Art. 14: signed, traceable data), bound to one party."""
+
+    instance: str = Field(min_length=1, description="The installation's name, e.g. 'lims-cmox-01'; events name it exactly.")
     party: str = Field(min_length=1, description="Id of the party operating the system.")
     system: str | None = None
     key_id: str | None = None
     public_key: str | None = Field(None, description="Base64 Ed25519 public key (32 bytes).")
+    keys: list[SourceKey] = Field(default_factory=list, description="Signing keys with validity dates (rotation).")
     must_sign: bool = False
+    principal: str | None = Field(None, description="The Kafka principal (SASL user) this system publishes as; "
+                                                     "default: the instance name.")
+    categories: list[str] | None = Field(None, description="Intake categories it publishes (Kafka ACLs); default: all.")
 
-    @field_validator("public_key")
+    _key = field_validator("public_key")(classmethod(lambda cls, v: _public_key(v)))
+
+    @field_validator("instance")
     @classmethod
-    def _key(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            raw = base64.b64decode(v, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("is not base64") from None
-        if len(raw) != 32:
-            raise ValueError(f"decodes to {len(raw)} bytes; an Ed25519 public key has 32")
+    def _instance(cls, v: str) -> str:
+        if not SOURCE_INSTANCE.match(v):
+            raise ValueError(f"{v!r} is not a source instance name: use lowercase letters, digits and hyphens, "
+                             "e.g. 'lims-cmox-01'")
         return v
+
+    def signing_keys(self) -> list[SourceKey]:
+        """Every key of the source; the single ``key_id``/``public_key`` form is a key valid always."""
+        keys = list(self.keys)
+        if self.public_key:
+            keys.append(SourceKey(key_id=self.key_id or _fingerprint(self.public_key), public_key=self.public_key))
+        return keys
+
+    @property
+    def kafka_principal(self) -> str:
+        return self.principal or self.instance
+
+
+def _fingerprint(public_key: str) -> str:
+    import hashlib
+
+    return f"ed25519:{hashlib.sha256(base64.b64decode(public_key)).hexdigest()[:16]}"
 
 
 class ProductLine(_Model):

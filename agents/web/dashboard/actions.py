@@ -150,18 +150,13 @@ class DashboardSigner:
     """Signs the dashboard's events with its Ed25519 key (created on first use, mode 0600)."""
 
     def __init__(self, key_path: str | Path):
-        from streams.signing import generate_keypair, key_fingerprint, load_private_key, private_key_pem
+        from streams.signing import key_fingerprint, load_or_create_private_key
 
         path = Path(key_path)
-        if path.exists():
-            self.private_key = load_private_key(path)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.private_key, _public = generate_keypair()
-            path.write_bytes(private_key_pem(self.private_key))
-            path.chmod(0o600)
-            log.warning("created the dashboard's signing key %s; register its public key for source %s",
-                        path, DASHBOARD_INSTANCE)
+        self.private_key, created = load_or_create_private_key(path)
+        if created:
+            log.warning("created the dashboard's signing key %s; the bus trusts it through its public key file "
+                        "(dashboard-keys.json in the worker's state folder)", path)
         self.key_id = key_fingerprint(self.private_key.public_key())
         self.path = path
 

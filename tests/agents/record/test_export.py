@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from agents.record.export import export_package
-from agents.record.verify_package import verify_package
+from agents.record import export as export_module
+from agents.record.bus_key import BusKey
+from agents.record.verify_package import verify_package as check_package
 from agents.record.ledger import open_ledger
 from agents.cli.ledger import main as qbus
 from streams.signing import KeyRegistry, generate_keypair, sign_event
@@ -17,6 +18,19 @@ from tests.agents.record.test_ledger import AGREEMENT, OTHER, T0, make_dead_lett
 # the tests pass at every hour whatever the zone of the report (UTC and Shanghai differ by a day
 # for eight hours of every day).
 TODAY = datetime.now(timezone.utc).date()
+BUS_KEY = BusKey(generate_keypair()[0])
+
+
+def export_package(*args, **kw):
+    """Packages as the bus writes them: sealed with its own key."""
+    kw.setdefault("seal_with", BUS_KEY)
+    return export_module.export_package(*args, **kw)
+
+
+def verify_package(folder, **kw):
+    """Checked as an inspector would, with the bus key's fingerprint filed beforehand."""
+    kw.setdefault("bus_key", BUS_KEY.key_id)
+    return check_package(folder, **kw)
 FIRST, LAST = TODAY - timedelta(days=1), TODAY + timedelta(days=1)
 DEV = "DEV-2026-0042"
 HOURS = timedelta(hours=1)
@@ -82,7 +96,7 @@ def read_lines(path):
 
 def test_export_then_verify_offline(package):
     assert sorted(p.name for p in package.iterdir()) == [
-        "dead_letters.jsonl", "events.jsonl", "keys.json", "manifest.json", "report.html"]
+        "dead_letters.jsonl", "events.jsonl", "keys.json", "manifest.json", "report.html", "seal.json"]
     report = verify_package(package)
     assert report.ok, report.summary()
     assert report.records == 11 and dict(report.kinds) == {"event": 10, "dead_letter": 1}
@@ -177,7 +191,7 @@ def test_cli_export_and_verify_package(ledger, tmp_path, capsys):
     out = tmp_path / "cli-package"
     assert qbus(["export", "--agreement", AGREEMENT, "--from", FIRST.isoformat(), "--to", LAST.isoformat(),
                  str(out), "--ledger", url]) == 0
-    assert "manifest.json sha256" in capsys.readouterr().out
+    assert "sealed by the bus key ed25519:" in capsys.readouterr().out
     assert qbus(["ledger", "verify", "--package", str(out)]) == 0
     assert "OK: 11 records" in capsys.readouterr().out
     path = out / "dead_letters.jsonl"
@@ -233,13 +247,18 @@ def notice_line(folder, notice):
 
 
 def rewrite(folder, name, change):
-    """Edit a file of the package and re-pin it in the manifest, as someone covering their tracks would."""
+    """Edit a file of the package, re-pin it in the manifest and even re-seal the manifest with the
+    bus's key, as someone covering their tracks with a stolen key would: the chain checks must
+    still find the edit (the seal alone would, see the seal tests)."""
+    from agents.record.export import sha256_file
+    from agents.record.package_seal import seal_package
+
     path = folder / name
     path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    from agents.record.export import sha256_file
     manifest["files"][name].update(sha256=sha256_file(path), bytes=path.stat().st_size)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    seal_package(folder, BUS_KEY)
 
 
 def test_holder_package_leaves_out_confidential_fields_and_verifies_with_a_note(coline_ledger, tmp_path):
@@ -486,3 +505,30 @@ def test_a_full_package_with_a_withheld_mark_on_a_dead_letter_fails(ledger, tmp_
     assert dead_letter_line(out)["redacted"] == ["original_value", "original_key"]
     problems = verify_package(out).problems
     assert any(p.kind == "edited" and "full package" in p.detail and p.file == "dead_letters.jsonl" for p in problems)
+
+
+
+# -- the bus's seal (Art. 14): the package proves itself, manifest included -------------------------
+def test_a_one_byte_edit_inside_the_manifest_breaks_the_seal(coline_ledger, tmp_path):
+    ledger, _ = coline_ledger
+    out = tmp_path / "holder"
+    export_package(ledger, AGREEMENT, FIRST, LAST, out)
+    assert verify_package(out).ok
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert "Art. 8: where business" in manifest
+    (out / "manifest.json").write_text(manifest.replace("Art. 8: where business", "Art. 8: where businesS", 1),
+                                       encoding="utf-8")
+    problem = verify_package(out).first_problem
+    assert problem.kind == "seal" and "manifest was changed after export" in problem.detail
+
+
+def test_a_package_sealed_with_another_key_or_not_at_all_does_not_verify(coline_ledger, tmp_path):
+    ledger, _ = coline_ledger
+    forger = BusKey(generate_keypair()[0])
+    export_package(ledger, AGREEMENT, FIRST, LAST, tmp_path / "forged", seal_with=forger)
+    problem = verify_package(tmp_path / "forged").first_problem
+    assert problem.kind == "seal" and f"not with the bus key {BUS_KEY.key_id}" in problem.detail
+    # Without a pinned key the report names the sealing key, for the inspector to compare.
+    assert any(forger.key_id in note for note in check_package(tmp_path / "forged").notes)
+    export_package(ledger, AGREEMENT, FIRST, LAST, tmp_path / "unsealed", seal_with=None)
+    assert "carries no seal" in verify_package(tmp_path / "unsealed").first_problem.detail
