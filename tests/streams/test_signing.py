@@ -1,7 +1,6 @@
 """Signed events (Art. 14): a registered source signs, the bus verifies and says why it refuses."""
 import base64
 import json
-import stat
 import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace

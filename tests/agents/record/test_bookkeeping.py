@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from agents.record.ledger import Position
-from tests.agents.record.test_ledger import AGREEMENT, ledger, ledger_url, make_dead_letter, make_event, pg_database  # noqa: F401
+from tests.agents.record.test_ledger import AGREEMENT, make_dead_letter, make_event
 
 
 def test_a_position_moves_with_the_records_of_its_step(ledger):
