@@ -34,11 +34,15 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = 6.0
     max_poll_interval_s: float = 30.0
     request_timeout_s: float = 20.0
-    # Faust hard-codes a 1500 ms fetch wait; agents/worker/app.py lowers it to this for latency.
-    fetch_max_wait_ms: int = 50
+    # How long a fetch waits for records. Tansu holds a fetch for part of this wait even when records
+    # are there (BROKER.md), so it bounds each hop's latency.
+    fetch_max_wait_ms: int = 10
+    producer_linger_ms: int = Field(1, description="How long the worker's producer waits to batch sends.")
+    stage_batch: int = Field(500, description="Most records a stage takes in one step (one ledger transaction).")
 
     # --- worker ---------------------------------------------------------------------------
-    app_id: str = Field("qbus-worker", description="Faust app id = Kafka consumer group.")
+    app_id: str = Field("qbus-worker", description="The worker's name; its stages' consumer groups are "
+                                                 "<app_id>.intake, <app_id>.core and <app_id>.notify.")
     state_dir: Path = DEFAULT_STATE_DIR
     store: str = Field("rocksdb://", description="Faust table store; 'memory://' for tests.")
     worker_web_port: int = 6066

@@ -55,6 +55,12 @@ class TopicCatalogue:
         return f"{self.prefix}.accepted"
 
     @property
+    def urgent(self) -> str:
+        """Accepted events that may be a significant risk (Art. 5): the core stage takes them ahead
+        of any backlog on ``accepted``."""
+        return f"{self.prefix}.accepted.urgent"
+
+    @property
     def dead_letters(self) -> str:
         return f"{self.prefix}.deadletter"
 
@@ -86,22 +92,26 @@ class TopicCatalogue:
                        f"{c} events published by source systems")
             for c in self.schemas.intake_categories
         ]
+        manufacturer_key = "manufacturer_id (a manufacturer's events, and so its rules and clocks, on one partition)"
         specs += [
-            # One partition on purpose: the rules and the clocks keep state across items (a batch's
-            # deviations, a line's suspension), so exactly one worker of the group owns them at a
-            # time; when it goes, the next owner rebuilds them from the ledger. Intake scales.
-            self._spec(self.accepted, "delete", 365 * DAY_MS, item_key, "any validated event",
-                       "events that passed intake, for the rules, obligations and routing", partitions=1),
+            # Partitioned by manufacturer: what a rule needs together (a line's holders, a site's
+            # suspensions, an agreement's clocks; an agreement has one manufacturer) is on one
+            # partition, so each worker of the group owns some manufacturers and rebuilds only
+            # their state from the ledger when it gains them.
+            self._spec(self.accepted, "delete", 365 * DAY_MS, manufacturer_key, "any validated event",
+                       "events that passed intake, for the rules, obligations and routing"),
+            self._spec(self.urgent, "delete", 365 * DAY_MS, manufacturer_key, "a validated event",
+                       "accepted events that may be a significant risk (Art. 5), taken ahead of any backlog"),
             self._spec(self.dead_letters, "delete", FOREVER, "original key", "DeadLetter (Avro)",
                        "refused input, with the original bytes and the reason; never dropped"),
             self._spec(self.agreements, "compact", FOREVER, "agreement_id", "agreement YAML",
                        "current quality agreements, latest version per key", partitions=1),
         ]
         for category in self.schemas.bus_categories:
-            compact = category == "obligation"
+            compact = category in COMPACTED
             specs.append(self._spec(
                 self.bus(category), "compact" if compact else "delete", FOREVER,
-                "obligation_id" if compact else item_key, f"{category} event (Avro)",
+                COMPACTED.get(category, item_key), f"{category} event (Avro)",
                 f"{category} records emitted by the bus"))
         specs += [self._spec(self.inbox(h), "delete", 365 * DAY_MS, item_key, "redacted event",
                              f"what holder {h} may see (Art. 10)") for h in holder_ids]
@@ -112,5 +122,25 @@ class TopicCatalogue:
         return cls(settings.topic_prefix, settings.partitions, settings.replication_factor)
 
 
+# Compacted topics and what their key is: compaction keeps the latest record per key.
+COMPACTED = {"obligation": "obligation_id (compaction keeps each obligation's latest state)"}
+
+
 def item_key(event: dict) -> bytes:
     return f"{event['agreement_id']}|{event['item_ref']}".encode()
+
+
+def record_key(event: dict) -> bytes:
+    """The key of an event on its topic: the obligation's id on the compacted obligations topic (so
+    compaction keeps every obligation's latest state), else the item's key (one item in order)."""
+    if event["event_type"].startswith("obligation."):
+        return str(event["payload"]["obligation_id"]).encode()
+    return item_key(event)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as the Java client does), so
+    the bus and any Kafka client agree where a manufacturer's events go."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions

@@ -15,7 +15,7 @@ from streams.broker import EmbeddedBroker, free_port
 from streams.processes import spawn, stop, wait_for_log
 from streams.settings import Settings, child_env
 
-WORKER_READY = "[^Worker]: Ready"
+WORKER_READY = "qbus worker ready"   # agents.worker.app.READY: every stage has its partitions
 DEMO_AGREEMENTS = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "agreements"
 
 

@@ -27,7 +27,7 @@ COLUMNS = ("AGREEMENT", "ITEM", "KIND", "RESPONSIBLE", "DUE (LOCAL)", "STEP", "O
 
 
 def _ledger_source(args) -> list[Obligation]:
-    from agents.worker.obligations import open_from_ledger
+    from agents.worker.rebuild import open_from_ledger
     from streams.settings import Settings
 
     return open_from_ledger(Settings())

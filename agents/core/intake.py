@@ -1,14 +1,16 @@
-"""Intake checks: decode, validate and deduplicate what source systems publish; refuse nothing silently.
+"""Intake checks: decode, validate and admit what source systems publish; refuse nothing silently.
 
-A pure class (`Intake`); the worker's intake agent is a thin loop around it: each record either
-goes on to the accepted topic or to the dead-letter topic with its original bytes, where it came
-from and a reason a person can act on. Count in = accepted + dead-lettered.
+A pure class (`Intake`); the worker's intake stage is a thin loop around it: each record either
+goes on, stamped with the bus's receipt, to the core stage, or becomes a dead letter with the
+original bytes, where it came from and a reason a person can act on. Count in = accepted +
+dead-lettered. Duplicates are the core stage's business: it asks the ledger, which every worker
+shares, whether an event id was recorded before.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -17,6 +19,10 @@ from streams.codec import Codec, Decoded, DecodeError
 from streams.validation import EventInvalid, validate_decoded
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER_NAMESPACE = uuid.UUID("3c1b7a52-0f4e-5d6a-9b8c-1e2f3a4b5c6d")
+# A dead letter keeps at most this much of the refused bytes, so it stays within the size limit itself.
+KEPT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,14 @@ class Origin:
 
 @dataclass(frozen=True)
 class Accepted:
-    event: dict
-    data: bytes
+    event: dict           # validated, with the bus's receipt
+    urgent: bool          # may be a significant risk (Art. 5): the core stage takes it ahead of a backlog
 
 
 @dataclass(frozen=True)
 class Rejected:
     dead_letter: dict
+    event_type: str | None = None     # where it could be read (the metrics name it)
 
     @property
     def reason(self) -> str:
@@ -55,59 +62,40 @@ class Refusal(Exception):
         super().__init__(reason)
 
 
-# A further check on a valid event (agreement known, sender in tenant, signature): raise Refusal.
-EventCheck = Callable[[dict], None]
+# A further check on a valid event (agreement, sender, signature, a rule's refusal): raise Refusal.
+EventCheck = Callable[[dict, datetime], None]
 
 
-class DedupeWindow:
-    """The most recent `capacity` event ids and where each was first accepted."""
-
-    def __init__(self, capacity: int = 1_000_000):
-        self.capacity = capacity
-        self._seen: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
-
-    def first_seen(self, event_id: str) -> tuple[str, int, int] | None:
-        return self._seen.get(event_id)
-
-    def remember(self, event_id: str, origin: tuple[str, int, int]) -> None:
-        self._seen[event_id] = origin
-        self._seen.move_to_end(event_id)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-
-LEDGER_ORIGIN = ("ledger", -1, -1)
+def receipt(origin: Origin, received_at: datetime) -> dict:
+    """The bus's own note of when and where it received an event (the envelope's ``receipt``)."""
+    return {"received_at": received_at, "topic": origin.topic, "partition": origin.partition, "offset": origin.offset}
 
 
 class Intake:
     def __init__(self, codec: Codec, topic_category: Callable[[str], str | None],
-                 max_event_bytes: int = 1_048_576, dedupe: DedupeWindow | None = None,
-                 checks: list[EventCheck] | None = None,
-                 recorded_identically: Callable[[dict], bool] = lambda event: False):
-        """``recorded_identically``: whether the ledger holds exactly this event, so a copy of
-        it delivered again after a restart is harmless rather than a duplicate publication."""
-        self.recorded_identically = recorded_identically
+                 max_event_bytes: int = 1_048_576, checks: list[EventCheck] | None = None,
+                 urgent: Callable[[dict], bool] = lambda event: False):
+        """``urgent``: whether an accepted event may be a significant risk (Art. 5)."""
         self.codec = codec
         self.topic_category = topic_category
         self.max_event_bytes = max_event_bytes
-        self.dedupe = dedupe or DedupeWindow()
         self.checks = list(checks or [])
+        self.urgent = urgent
 
-    def check(self, value: bytes | None, origin: Origin) -> Accepted | Rejected:
+    def check(self, value: bytes | None, origin: Origin, received_at: datetime | None = None) -> Accepted | Rejected:
+        received_at = received_at or datetime.now(timezone.utc)
         decoded: dict = {}
         try:
             record = self._decode(value)
             decoded = record.value
-            event = self._validate(record, origin)
+            event = self._validate(record, origin, received_at)
         except Refusal as refusal:
-            return self._reject(refusal.reason_code, str(refusal), value, origin, decoded, operator=refusal.operator)
+            return reject(refusal.reason_code, str(refusal), value, origin, decoded, received_at,
+                          operator=refusal.operator)
         except EventInvalid as invalid:
-            return self._reject(invalid.reason_code, f"event does not fit its schema: {invalid}",
-                                value, origin, decoded)
-        return Accepted(event, value)
+            return reject(invalid.reason_code, f"event does not fit its schema: {invalid}", value, origin, decoded,
+                          received_at)
+        return Accepted(event, self.urgent(event))
 
     def _decode(self, value: bytes | None) -> Decoded:
         if value is None:
@@ -121,63 +109,55 @@ class Intake:
         except DecodeError as exc:
             raise Refusal("UNDECODABLE", f"cannot decode: {exc}") from exc
 
-    def _validate(self, record: Decoded, origin: Origin) -> dict:
+    def _validate(self, record: Decoded, origin: Origin, received_at: datetime) -> dict:
         event = record.value
         expected = self.topic_category(origin.topic)
-        category = str(event.get("event_type", "")).split(".", 1)[0]
-        if expected and category != expected:
+        category_name = str(event.get("event_type", "")).split(".", 1)[0]
+        if expected and category_name != expected:
             raise Refusal("SCHEMA_VIOLATION", f"a '{event.get('event_type')}' event was published on "
                                               f"{origin.topic}, which carries '{expected}' events only")
         category = validate_decoded(event, self.codec.schemas)
         if record.record_name != category.name:
             raise Refusal("SCHEMA_VIOLATION", f"a '{event['event_type']}' event was written with the "
                                               f"{record.record_name} schema; use {category.name}")
-        first = self.dedupe.first_seen(event["event_id"])
-        if first == LEDGER_ORIGIN and self.recorded_identically(event):
-            first = None  # accepted before a restart and re-delivered unchanged: idempotent, not a duplicate
-        if first is not None and first != (origin.topic, origin.partition, origin.offset):
-            topic, partition, offset = first
-            raise Refusal("DUPLICATE", f"event_id {event['event_id']} was already accepted from "
-                                       f"{topic}[{partition}]@{offset}; publish a correction with a new "
-                                       "event_id and corrects_event_id instead of re-sending")
+        if category.emitted_by_bus:
+            raise Refusal("UNKNOWN_EVENT_TYPE", f"'{category.category}' records are written by the bus itself")
+        # The bus's receipt replaces anything a publisher put there: it is the bus's own clock.
+        event["receipt"] = receipt(origin, received_at)
         for check in self.checks:
-            check(event)
+            check(event, received_at)
         return event
 
-    def remember(self, accepted: Accepted, origin: Origin) -> None:
-        """Call once the accepted event has been forwarded (so a crash before that re-delivers it)."""
-        self.dedupe.remember(accepted.event["event_id"], (origin.topic, origin.partition, origin.offset))
 
-    def conflict(self, accepted: Accepted, origin: Origin) -> Rejected:
-        return self._reject("DUPLICATE", f"event_id {accepted.event['event_id']} is already in the ledger with "
-                                         "different content; publish a correction with a new event_id",
-                            accepted.data, origin, accepted.event)
+def dead_letter_id(origin: Origin, reason_code: str, stage: str) -> str:
+    """Derived from where the record came from, so a record read twice is refused once."""
+    return str(uuid.uuid5(DEAD_LETTER_NAMESPACE, f"{stage}|{origin.topic}|{origin.partition}|{origin.offset}|{reason_code}"))
 
-    def seed(self, event_ids) -> int:
-        """Remember ids accepted before a restart (from the ledger) so re-sends are recognised."""
-        count = 0
-        for count, event_id in enumerate(event_ids, 1):
-            self.dedupe.remember(event_id, LEDGER_ORIGIN)
-        return count
 
-    def _reject(self, code: str, reason: str, value, origin: Origin, decoded: dict, operator: bool = False) -> Rejected:
-        log.warning("dead-lettered %s: %s: %s", origin, code, reason)
-        claimed = _text(decoded.get("agreement_id"))
-        return Rejected({
-            "dead_letter_id": str(uuid.uuid4()),
-            "reason_code": code,
-            "reason": reason,
-            "original_topic": origin.topic,
-            "original_partition": origin.partition,
-            "original_offset": origin.offset,
-            "original_key": origin.key,
-            "original_value": value or b"",
-            "event_id": _text(decoded.get("event_id")),
-            "agreement_id": None if operator else claimed,
-            "claimed_agreement_id": claimed if operator else None,
-            "received_at": datetime.now(timezone.utc),
-            "stage": "intake",
-        })
+def reject(code: str, reason: str, value: bytes | None, origin: Origin, decoded: dict, received_at: datetime,
+           *, operator: bool = False, stage: str = "intake") -> Rejected:
+    """The dead letter for a refused record: its bytes (at most `KEPT_BYTES`), origin and reason."""
+    log.warning("dead-lettered %s at %s: %s: %s", origin, stage, code, reason)
+    claimed = _text(decoded.get("agreement_id"))
+    value = value or b""
+    cut = len(value) > KEPT_BYTES
+    return Rejected(event_type=_text(decoded.get("event_type")), dead_letter={
+        "dead_letter_id": dead_letter_id(origin, code, stage),
+        "reason_code": code,
+        "reason": reason,
+        "original_topic": origin.topic,
+        "original_partition": origin.partition,
+        "original_offset": origin.offset,
+        "original_key": origin.key[:KEPT_BYTES] if origin.key else origin.key,
+        "original_value": value[:KEPT_BYTES],
+        "original_size": len(value) if cut else None,
+        "original_sha256": hashlib.sha256(value).hexdigest() if cut else None,
+        "event_id": _text(decoded.get("event_id")),
+        "agreement_id": None if operator else claimed,
+        "claimed_agreement_id": claimed if operator else None,
+        "received_at": received_at,
+        "stage": stage,
+    })
 
 
 def _text(value) -> str | None:

@@ -1,259 +1,119 @@
-"""Build the Faust app from settings, and the `Bus` context its agents share.
+"""The worker: one Faust app, built in one place from settings, running the bus's three stages.
 
-There is no module-level app: `create_app(settings)` builds one, `build_worker(settings)` adds
-every agent. Topics are taken from the catalogue (streams/topics.py) and declared here once.
+`create_app(settings)` builds the Faust app (the process's lifecycle, logging and readiness);
+`build_worker(settings)` adds the `Bus` and its stages as services: intake (check and admit),
+core (rules, clocks, routing, one ledger transaction per step) and notify (people reached, once).
+There is no module-level app. `run_worker` provisions the topics from the catalogue (never by
+auto-create: a restarted memory broker is empty) and runs until SIGTERM or SIGINT.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import timedelta
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
+import mode
 
-from prometheus_client import CollectorRegistry
-
-from schemas import SchemaSet, default_schemas
-from streams.codec import Codec
-from agents.worker.metrics import QbusMetrics
-from streams.registry import registry_from_settings
+from agents.worker.bus import Bus
+from agents.worker.core import CoreStage
+from agents.worker.intake import IntakeStage
+from agents.worker.notify.stage import NotifyStage
 from streams.settings import Settings
-from streams.topics import TopicCatalogue, item_key
+from streams.topics import TopicCatalogue
 
 log = logging.getLogger(__name__)
-
-_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
-
-
-def _create_worker_consumer_with_short_wait(self, transport):
-    # Faust hard-codes fetch_max_wait_ms=1500; Tansu then holds every fetch for part of that
-    # wait even when records are there (~1 s per hop). Lower it to the app's setting before the
-    # consumer starts (its Fetcher reads the attribute at start). See ../shared/BROKER.md.
-    consumer = _create_worker_consumer(self, transport)
-    wait = getattr(self.app, "qbus_fetch_max_wait_ms", None)
-    if wait is not None:
-        consumer._fetch_max_wait_ms = wait
-    return consumer
-
-
-faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_with_short_wait
+READY = "qbus worker ready"     # logged once every stage has its partitions; `qbus up` and the tests wait for it
 
 
 def create_app(settings: Settings, app_id: str | None = None) -> faust.App:
-    datadir = settings.state_dir / "faust"
-    app = faust.App(
+    return faust.App(
         app_id or settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        store=settings.store,
-        datadir=str(datadir),
+        store="memory://",
+        datadir=str(settings.state_dir / "faust"),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
+        topic_allow_declare=False,
         producer_acks=-1,
         producer_linger_ms=1,
         # aiokafka's InitProducerId v0 is refused by Tansu, so exactly-once cannot work there;
         # every consumer is idempotent by event_id instead (BROKER.md).
         processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_request_timeout=settings.request_timeout_s,
         broker_max_poll_interval=settings.max_poll_interval_s,
-        broker_commit_every=100,
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
         web_enabled=True,
         web_port=settings.worker_web_port,
         web_bind="127.0.0.1",
-        table_standby_replicas=0,
     )
-    app.qbus_fetch_max_wait_ms = settings.fetch_max_wait_ms
-    return app
 
 
-@dataclass
-class Bus:
-    """What every agent needs: settings, topics, codec, agreements, the ledger; and the ways out.
+class Worker(mode.Service):
+    """The bus and its stages, started in order and stopped in reverse."""
 
-    The ledger is the commit point: an event counts as accepted (or dead-lettered, or emitted)
-    once it is in the ledger, and only then is it sent on. The embedded broker keeps nothing, so
-    a restart rebuilds from the ledger, never from topics.
-    """
+    def __init__(self, bus: Bus, **kwargs):
+        super().__init__(**kwargs)
+        self.bus = bus
+        self.stages = [IntakeStage(bus), CoreStage(bus), NotifyStage(bus)]
 
-    app: faust.App
-    settings: Settings
-    schemas: SchemaSet = field(default_factory=default_schemas)
-    intake_checks: list = field(default_factory=list)
+    async def on_start(self) -> None:
+        await self.bus.start()
+        for stage in self.stages:
+            await self.add_runtime_dependency(stage)
 
-    def __post_init__(self):
-        from agents.core.agreements import AgreementSet
-        from agents.record.ledger import open_ledger
+    async def on_started(self) -> None:
+        self.add_future(self._announce())
 
-        self.metrics = QbusMetrics(CollectorRegistry())
-        self.catalogue = TopicCatalogue.from_settings(self.settings)
-        self.codec = Codec(registry_from_settings(self.settings), self.schemas)
-        self.agreements = AgreementSet.load_dir(self.settings.agreements_dir) \
-            if Path(self.settings.agreements_dir).is_dir() else AgreementSet([])
-        self.ledger = open_ledger(self.settings.ledger)
-        self._intake_by_topic = {self.catalogue.intake(c): c for c in self.schemas.intake_categories}
-        self._owned, self._rebuilders, self._owner_lock = False, [], asyncio.Lock()
-        self.topics = {}
-        for name in (self.catalogue.accepted, self.catalogue.dead_letters,
-                     *[self.catalogue.bus(c) for c in self.schemas.bus_categories]):
-            self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
+    async def _announce(self) -> None:
+        core = next(s for s in self.stages if isinstance(s, CoreStage))
+        await core.ready.wait()
+        log.warning("%s: intake, core (partitions %s) and notify running", READY, sorted(core.parts))
 
-    def on_ownership(self, rebuild) -> None:
-        """Register an async rebuild to run (in registration order) whenever this worker gains
-        qc.accepted: rules first, then clocks, each from the ledger."""
-        self._rebuilders.append(rebuild)
-
-    async def owns_accepted(self) -> bool:
-        """Whether this worker owns qc.accepted (one partition, so one owner in the group). The
-        rules and the clocks run only in the owner; on gaining it they are rebuilt from the
-        ledger, since another worker may have moved them on meanwhile."""
-        from faust.types import TP
-
-        if TP(self.catalogue.accepted, 0) not in self.app.consumer.assignment():
-            self._owned = False
-            return False
-        if not self._owned:
-            async with self._owner_lock:
-                if not self._owned:
-                    for rebuild in self._rebuilders:
-                        await rebuild()
-                    self._owned = True
-        return True
-
-    def category_of_topic(self, topic: str) -> str | None:
-        return self._intake_by_topic.get(topic)
-
-    def topic(self, name: str):
-        if name not in self.topics:
-            self.topics[name] = self.app.topic(name, value_serializer="raw", key_serializer="raw")
-        return self.topics[name]
-
-    def record(self, item: dict) -> str:
-        """Append to the ledger: 'appended', 'duplicate' (already there, same content) or 'conflict'."""
-        return self.ledger.append([item])[0].status
-
-    async def forward_accepted(self, event: dict, data: bytes) -> str:
-        status = self.record(event)
-        if status != "conflict":
-            await self.topics[self.catalogue.accepted].send(key=item_key(event), value=data)
-        return status
-
-    async def dead_letter(self, record: dict) -> None:
-        self.metrics.dead_lettered(record["reason_code"])
-        self.record(record)
-        key = record.get("original_key") or (record.get("agreement_id") or "").encode() or None
-        await self.topics[self.catalogue.dead_letters].send(key=key, value=self.codec.encode_dead_letter(record))
-
-    async def emit(self, event: dict) -> bool:
-        """Record and publish an event the bus made. False if the ledger already had it (a replay)."""
-        if self.record(event) != "appended":
-            return False
-        category = event["event_type"].split(".", 1)[0]
-        await self.topic(self.catalogue.bus(category)).send(key=item_key(event),
-                                                            value=self.codec.encode_event(event))
-        self._count(event)
-        return True
-
-    def _count(self, event: dict) -> None:
-        kind = event["event_type"]
-        if kind == "escalation.raised":
-            self.metrics.escalated(event["payload"]["step"])
-        elif kind == "directive.issued" and event["payload"].get("directive") == "SUSPEND_PRODUCTION":
-            self.metrics.directive_issued(event["agreement_id"], "production.suspended")
+    async def on_stop(self) -> None:
+        await self.bus.stop()
 
 
-def build_worker(settings: Settings) -> tuple[faust.App, Bus]:
-    """The full worker: every agent installed on one app."""
-    from agents.worker import compliance, intake
-    from agents.core.admission import Admission
-    from agents.core.intake import Refusal
-    from agents.worker.notify import agent as notifier_agent
-    from agents.worker import obligations as obligations_agent
-
+def build_worker(settings: Settings) -> tuple[faust.App, Worker]:
+    """The full worker: the Faust app, and the bus's stages as the service the Faust worker runs."""
     app = create_app(settings)
-    bus = Bus(app, settings)
-    # The rules first: their state is rebuilt from the ledger, and intake asks them for refusals.
-    rules = compliance.install(app, bus)
+    worker = Worker(Bus(settings))
 
-    def refused_by_a_rule(event: dict) -> None:
-        refusal = rules.refusal_of(event)
-        if refusal is not None:
-            raise Refusal(refusal.reason_code, f"{refusal.article} ({refusal.rule_id}): {refusal.reason}")
+    @app.page("/ready")
+    async def ready(web, request):
+        core = next(s for s in worker.stages if isinstance(s, CoreStage))
+        status = 200 if core.ready.is_set() else 503
+        return web.json({"ready": status == 200, "core_partitions": sorted(core.parts)}, status=status)
 
-    # The dashboard signs its users' actions with its own key, which the bus trusts; its users sign
-    # their decisions with their own keys.
-    admission = Admission(bus.agreements, require_signatures=settings.require_signatures,
-                          dashboard_keys=settings.dashboard_keys_path, user_keys=settings.user_keys_path,
-                          clock_skew=timedelta(seconds=settings.clock_skew_s))
-    bus.intake_checks += [admission, refused_by_a_rule]
-    intake.install(app, bus)
-    obligations_agent.install(app, bus, extra_openers=[rules.opener])
-    notifier_agent.install(app, bus)
-    install_lag_gauge(app, bus)
-    return app, bus
+    return app, worker
 
 
-LAG_SECONDS = 10.0
-
-
-def install_lag_gauge(app, bus) -> None:
-    """Consumer lag per assigned partition: broker high-water mark minus the committed offset.
-
-    On Tansu the high-water mark is the base offset of the last batch + 1 (BROKER.md), so lag
-    reads low there; on Kafka it is exact. Nothing in the bus decides from it: it is for alerts.
-    """
-    @app.timer(interval=LAG_SECONDS)
-    async def measure_lag():
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            try:
-                high = consumer.highwater(tp)
-            except Exception:  # not known yet right after a rebalance
-                continue
-            committed = consumer._committed_offset.get(tp)  # Faust keeps the last commit per partition
-            if high is None:
-                continue
-            lag = max(0, high - (committed + 1 if committed is not None else 0))
-            bus.metrics.set_consumer_lag(app.conf.id, tp.topic, tp.partition, lag)
-
-
-def holder_ids(settings: Settings) -> tuple[str, ...]:
-    """Every holder of the loaded agreements: each gets its own inbox topic (Art. 10)."""
-    from agents.core.agreements import AgreementSet
-
-    if not Path(settings.agreements_dir).is_dir():
-        return ()
-    agreements = AgreementSet.load_dir(settings.agreements_dir, strict=False)
-    return tuple(sorted({a.holder.id for aid in agreements.ids() for a in agreements.versions(aid)}))
-
-
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker in this process until stopped (SIGTERM/SIGINT)."""
-    from faust.worker import Worker
-
+def provision(settings: Settings, bus_agreements=None) -> None:
+    """Create every topic of the catalogue, each holder's inbox included (Art. 10)."""
     from streams.admin import admin_client, create_topics
 
-    # Topics come from the catalogue, never from auto-create (a restarted Tansu is empty).
-    holders = holder_ids(settings)
+    from agents.worker.bus import load_agreements
+
+    agreements = bus_agreements if bus_agreements is not None else load_agreements(settings)
+    holders = tuple(sorted({a.holder.id for aid in agreements.ids() for a in agreements.versions(aid)}))
     admin = admin_client(settings)
     try:
         create_topics(admin, TopicCatalogue.from_settings(settings).specs(holders), settings.min_insync_replicas)
     finally:
         admin.close()
-    app, bus = build_worker(settings)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in this process until stopped (SIGTERM/SIGINT)."""
+    from faust.worker import Worker as FaustWorker
+
+    provision(settings)
+    app, worker = build_worker(settings)
     if settings.metrics_port:
         from agents.worker.metrics import start_metrics_server
 
-        start_metrics_server(bus.metrics.registry, settings.metrics_port, settings.metrics_host)
+        start_metrics_server(worker.bus.metrics.registry, settings.metrics_port, settings.metrics_host)
         log.info("metrics on http://%s:%d/metrics (QBUS_METRICS_HOST sets the address)", settings.metrics_host,
                  settings.metrics_port)
     # -l info: Faust's default leaves the root logger at DEBUG, which costs throughput.
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    FaustWorker(app, worker, loglevel=loglevel, quiet=True).execute_from_commandline()

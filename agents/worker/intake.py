@@ -1,43 +1,90 @@
-"""The intake agent: a thin Faust loop around the pure checks of `agents.core.intake`."""
+"""The intake stage: every record of the intake topics checked (`agents.core.intake`), then either
+stamped with the bus's receipt and handed to the core stage, or dead-lettered with its reason.
+
+One step per batch: the batch's dead letters go into the ledger in one transaction; then the
+accepted events are sent to ``qc.accepted`` (or ``qc.accepted.urgent`` for a possible significant
+risk, Art. 5), on the partition of their manufacturer, and the dead letters to ``qc.deadletter``;
+only when the broker confirmed all of them are the intake offsets committed. A record read twice
+after a crash is harmless: its dead letter has a derived id, and the core stage knows the event
+by its receipt. Intake keeps no state, so it spreads over the intake topics' partitions.
+"""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 
-from agents.core.intake import Accepted, DedupeWindow, Intake, Origin
-from streams.canonical import canonical_json
+from aiokafka import ConsumerRecord, TopicPartition
+
+from agents.core.admission import Admission
+from agents.core.intake import Accepted, Intake, Refusal
+from agents.core.rules import refusal_of, urgent
+from agents.worker.bus import Message
+from agents.worker.stage import Stage, origin_of
+from streams.topics import partition_for
 
 log = logging.getLogger(__name__)
 
 
-def install(app, bus) -> None:
-    """Register the intake agent on a Faust app. `bus` is agents.worker.app.Bus."""
-    def recorded_identically(event: dict) -> bool:
-        stored = bus.ledger.get(event["event_id"])
-        return stored is not None and stored.body == canonical_json(event)
+class IntakeStage(Stage):
+    name = "intake"
 
-    intake = Intake(bus.codec, bus.category_of_topic, bus.settings.max_event_bytes,
-                    DedupeWindow(bus.settings.dedupe_window), bus.intake_checks, recorded_identically)
-    bus.intake = intake
-    intake_categories = set(bus.schemas.intake_categories)
-    seeded = intake.seed(r.record_key for r in bus.ledger.iter(kinds=["event"])
-                         if (r.event_type or "").split(".")[0] in intake_categories)
-    log.info("intake: %d accepted event ids from the ledger remembered for duplicate checks", seeded)
-    source = app.topic(*bus.catalogue.intake_topics(), value_serializer="raw", key_serializer="raw")
+    def __init__(self, bus, **kwargs):
+        super().__init__(bus, **kwargs)
+        settings = bus.settings
+        # Art. 14: every event from a registered source of its party, signed where required.
+        admission = Admission(bus.agreements, require_signatures=settings.require_signatures,
+                              dashboard_keys=settings.dashboard_keys_path, user_keys=settings.user_keys_path,
+                              clock_skew=timedelta(seconds=settings.clock_skew_s))
 
-    @app.agent(source, name="qbus.intake")
-    async def intake_agent(stream):
-        async for record in stream.events():
-            message = record.message
-            origin = Origin(message.topic, message.partition, message.offset, record.key)
-            with bus.metrics.time_processing("intake"):
-                outcome = intake.check(record.value, origin)
-                if isinstance(outcome, Accepted) and await bus.forward_accepted(outcome.event, outcome.data) == "conflict":
-                    # The ledger holds a different event under this id (accepted before a restart).
-                    outcome = intake.conflict(outcome, origin)
-                if isinstance(outcome, Accepted):
-                    intake.remember(outcome, origin)
-                    event_type = outcome.event["event_type"]
-                    bus.metrics.event_handled(event_type.split(".")[0], event_type, "accepted")
-                else:
-                    await bus.dead_letter(outcome.dead_letter)
-                    bus.metrics.event_handled(bus.category_of_topic(origin.topic) or "unknown", "unknown", "dead_lettered")
+        def rules_refuse(event: dict, received_at: datetime) -> None:
+            refusal = refusal_of(event, bus.agreements, received_at, bus.schemas)
+            if refusal is not None:
+                raise Refusal(refusal.reason_code, f"{refusal.article} ({refusal.rule_id}): {refusal.reason}")
+
+        self.intake = Intake(bus.codec, bus.category_of_topic, settings.max_event_bytes, [admission, rules_refuse],
+                             urgent=lambda event: urgent(event, bus.agreements, bus.schemas))
+        self.partitions: dict[str, int] = {}
+
+    def topics(self) -> list[str]:
+        return self.bus.catalogue.intake_topics()
+
+    async def on_started(self) -> None:
+        assert self.bus.producer is not None
+        for topic in (self.bus.catalogue.accepted, self.bus.catalogue.urgent):
+            self.partitions[topic] = len(await self.bus.producer.partitions_for(topic))
+
+    async def step(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        if not batch:
+            return
+        now = datetime.now(timezone.utc)
+        accepted: list[Accepted] = []
+        letters: list[dict] = []
+        refused: list[str] = []       # the event type of each refused record, where it could be read
+        with self.bus.metrics.time_processing("intake"):
+            for records in batch.values():
+                for record in records:
+                    with self.guard(record, letters):
+                        outcome = self.intake.check(record.value, origin_of(record), now)
+                        if isinstance(outcome, Accepted):
+                            accepted.append(outcome)
+                        else:
+                            letters.append(outcome.dead_letter)
+                            refused.append(outcome.event_type or "unknown")
+            if letters:
+                await self.bus.record_and_send(letters)
+            await self.bus.send([self._forward(a) for a in sorted(accepted, key=lambda a: not a.urgent)])
+        await self.commit(batch)
+        for a in accepted:
+            self.bus.metrics.event_handled(a.event["event_type"].split(".")[0], a.event["event_type"], "accepted")
+        for letter, event_type in zip(letters, refused + ["unknown"] * len(letters)):
+            category = self.bus.category_of_topic(letter["original_topic"]) or "unknown"
+            self.bus.metrics.event_handled(category, event_type, "dead_lettered")
+
+    def _forward(self, accepted: Accepted) -> Message:
+        """To the core stage, on the partition of the event's manufacturer (its rules and clocks)."""
+        event = accepted.event
+        topic = self.bus.catalogue.urgent if accepted.urgent else self.bus.catalogue.accepted
+        partition = partition_for(event["manufacturer_id"], self.partitions[topic])
+        return Message(topic, self.bus.codec.encode_event(event), event["manufacturer_id"].encode(), partition,
+                       event["event_id"])
+

@@ -33,6 +33,8 @@ class QbusMetrics:
     notification_attempts_total{channel, outcome}  delivery attempts: delivered, failed, gave_up
     processing_seconds{agent}                   time to handle one event (histogram)
     consumer_lag{group, topic, partition}       messages behind the log end (set by the caller)
+    stage_failures_total{stage}                 records a stage could not process (dead-lettered)
+    step_records{stage}                         records appended per ledger transaction (histogram)
     """
 
     def __init__(self, registry: CollectorRegistry, namespace: str = "qbus") -> None:
@@ -65,6 +67,12 @@ class QbusMetrics:
         self.consumer_lag = Gauge(
             "consumer_lag", "Messages between the committed offset and the log end.",
             ["group", "topic", "partition"], **kw)
+        self.stage_failures = Counter(
+            "stage_failures", "Records a stage of the worker could not process; each is dead-lettered.",
+            ["stage"], **kw)
+        self.step_records = Histogram(
+            "step_records", "Records appended to the ledger in one transaction, by stage.",
+            ["stage"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), **kw)
 
     # Small helpers so call sites read as what happened.
 
@@ -77,6 +85,9 @@ class QbusMetrics:
     def set_obligations(self, agreement: str, category: str, open_: int, overdue: int) -> None:
         self.obligations_open.labels(agreement=agreement, category=category).set(open_)
         self.obligations_overdue.labels(agreement=agreement, category=category).set(overdue)
+
+    def stage_failed(self, stage: str) -> None:
+        self.stage_failures.labels(stage=stage).inc()
 
     def escalated(self, step: int) -> None:
         self.escalations.labels(step=str(step)).inc()

@@ -36,7 +36,7 @@ RULES = (change_control, risk, coline, retention, release, eligibility, licence,
 
 __all__ = [
     "RULES", "ComplianceRules", "Emission", "Notice", "Outcome", "Page", "Refusal", "RuleState",
-    "bus_event", "evaluate",
+    "bus_event", "evaluate", "refusal_of", "urgent",
 ]
 
 
@@ -79,6 +79,30 @@ def evaluate(state: RuleState, event: dict, agreements, now: datetime | None = N
                                       bool(delivery.redacted_paths)))
     state.seen.add(event_id)
     return outcome
+
+
+def refusal_of(event: dict, agreements, now: datetime, schemas: SchemaSet | None = None) -> Refusal | None:
+    """Whether a rule refuses the event outright. Refusals need no state (e.g. Art. 8: a co-line
+    notice without a risk conclusion), so intake asks before the event is accepted."""
+    if _from_bus(event):
+        return None
+    published = as_utc(event.get("published_at")) or now
+    ctx = Context(RuleState(), event, agreements, _agreement_for(agreements, event.get("agreement_id"), published),
+                  now, schemas or default_schemas(), Outcome())
+    for rule in RULES:
+        refuse = getattr(rule, "refuse", None)
+        refusal = refuse(ctx) if refuse is not None else None
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def urgent(event: dict, agreements, schemas: SchemaSet | None = None) -> bool:
+    """Whether the event may be a significant risk (Art. 5): then it must not wait behind a backlog."""
+    now = as_utc(event.get("published_at")) or datetime.now(timezone.utc)
+    ctx = Context(RuleState(), event, agreements, _agreement_for(agreements, event.get("agreement_id"), now),
+                  now, schemas or default_schemas(), Outcome())
+    return risk.significant_risk(ctx) is not None
 
 
 class ComplianceRules:
@@ -127,23 +151,6 @@ class ComplianceRules:
                 self._remember(event.get("event_id") or "", outcome)
             applied += not (outcome.duplicate or outcome.refusal)
         return applied
-
-    def refusal_of(self, event: dict, now: datetime | None = None) -> Refusal | None:
-        """Whether a rule refuses the event, without applying it (intake asks this before
-        accepting, so a refused event is never recorded as accepted)."""
-        if _from_bus(event):
-            return None
-        now = now or self.clock()
-        published = as_utc(event.get("published_at")) or now
-        ctx = Context(self.state, event, self.agreements,
-                      _agreement_for(self.agreements, event.get("agreement_id"), published),
-                      now, self.schemas, Outcome())
-        for rule in RULES:
-            refuse = getattr(rule, "refuse", None)
-            refusal = refuse(ctx) if refuse is not None else None
-            if refusal is not None:
-                return refusal
-        return None
 
     def opener(self, event: dict, agreement, calendar) -> list:
         """An opener for ``ObligationEngine``'s registry: the obligation specs the rules produce for

@@ -15,7 +15,7 @@ from agents.worker.notify.channels import (
     WebhookSettings,
     verify_signature,
 )
-from agents.worker.notify.dedupe import DedupeStore, InMemoryDedupeStore, SqliteDedupeStore
+from agents.worker.notify.dedupe import DedupeStore, InMemoryDedupeStore, LedgerDedupeStore
 from agents.worker.notify.dispatcher import Delivery, Dispatcher, DispatchResult
 from agents.worker.notify.model import Notification, Outcome, Recipient, dedupe_key, delivery_key
 from agents.worker.notify.retry import RetryPolicy
@@ -25,6 +25,6 @@ __all__ = [
     "AlertmanagerChannel", "AlertmanagerSettings", "DedupeStore", "Delivery", "DispatchResult",
     "Dispatcher", "EmailChannel", "EmailSettings", "InMemoryDedupeStore", "Notification",
     "Outcome", "PagerDutyChannel", "PagerDutySettings", "Recipient", "RetryPolicy",
-    "SqliteDedupeStore", "WebhookChannel", "WebhookSettings", "dedupe_key", "delivery_key",
+    "LedgerDedupeStore", "WebhookChannel", "WebhookSettings", "dedupe_key", "delivery_key",
     "notification_from_facts", "render", "verify_signature",
 ]

@@ -1,5 +1,7 @@
 """Which deliveries (and acknowledgements) already happened, so a restarted worker pages nobody twice.
 
+The worker keeps them in the shared ledger (`LedgerDedupeStore`), not in a file per host.
+
 The dispatcher marks a delivery key only after the channel confirmed it. A crash between the
 confirmation and the mark can still repeat one delivery; the receivers dedupe that too
 (Idempotency-Key header, PagerDuty dedup_key, Alertmanager label identity, Message-ID).
@@ -7,10 +9,6 @@ confirmation and the mark can still repeat one delivery; the receivers dedupe th
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-import time
-from pathlib import Path
 from typing import Protocol
 
 
@@ -33,32 +31,15 @@ class InMemoryDedupeStore:
         self._keys.add(key)
 
 
-class SqliteDedupeStore:
-    """Keys in a SQLite file that survives a worker restart (one file per worker host)."""
+class LedgerDedupeStore:
+    """Keys in the ledger's ``notify_sent`` table: shared by every worker on every host that shares
+    the ledger, so a rebalance or a restart pages nobody twice."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS notify_dedupe ("
-            " key TEXT PRIMARY KEY,"
-            " marked_at REAL NOT NULL)"
-        )
+    def __init__(self, ledger) -> None:
+        self.ledger = ledger
 
     def seen(self, key: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM notify_dedupe WHERE key = ?", (key,)).fetchone()
-        return row is not None
+        return self.ledger.was_sent(key)
 
     def mark(self, key: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO notify_dedupe (key, marked_at) VALUES (?, ?)",
-                (key, time.time()),
-            )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.ledger.mark_sent(key)

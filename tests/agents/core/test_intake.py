@@ -1,7 +1,9 @@
 """Intake checks, without a broker: each kind of bad input gets its reason; nothing is dropped."""
 import pytest
 
-from agents.core.intake import Accepted, DedupeWindow, Intake, Origin, Refusal, Rejected
+from datetime import datetime, timezone
+
+from agents.core.intake import KEPT_BYTES, Accepted, Intake, Origin, Refusal, Rejected
 from schemas import default_schemas
 from streams.codec import Codec
 from streams.registry import FileRegistry
@@ -30,10 +32,21 @@ def at(offset: int, topic="qc.intake.deviation") -> Origin:
     return Origin(topic, 0, offset, b"k")
 
 
-def test_a_valid_event_is_accepted(intake, codec):
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_valid_event_is_accepted_with_the_buses_receipt(intake, codec):
     event, data = encoded(codec)
-    outcome = intake.check(data, at(1))
-    assert isinstance(outcome, Accepted) and outcome.event == event and outcome.data == data
+    outcome = intake.check(data, at(1), NOW)
+    assert isinstance(outcome, Accepted) and not outcome.urgent
+    assert outcome.event["receipt"] == {"received_at": NOW, "topic": "qc.intake.deviation", "partition": 0, "offset": 1}
+    assert {k: v for k, v in outcome.event.items() if k != "receipt"} == {k: v for k, v in event.items() if k != "receipt"}
+
+
+def test_a_receipt_sent_by_the_publisher_is_replaced(intake, codec):
+    forged = {"received_at": datetime(2020, 1, 1, tzinfo=timezone.utc), "topic": "x", "partition": 9, "offset": 9}
+    _, data = encoded(codec, receipt=forged)
+    assert intake.check(data, at(3), NOW).event["receipt"]["received_at"] == NOW
 
 
 @pytest.mark.parametrize("value, code, words", [
@@ -67,29 +80,27 @@ def test_decodable_but_invalid_event(intake, codec):
     assert outcome.dead_letter["agreement_id"] == event["agreement_id"]
 
 
-def test_duplicate_event_id_is_dead_lettered_but_a_redelivery_is_not(intake, codec):
-    _, data = encoded(codec)
-    first = intake.check(data, at(1))
-    intake.remember(first, at(1))
-    # at-least-once: the same record delivered again (same offset) is not a duplicate publication
-    assert isinstance(intake.check(data, at(1)), Accepted)
-    again = intake.check(data, at(2))
-    assert again.dead_letter["reason_code"] == "DUPLICATE"
-    assert "already accepted from qc.intake.deviation[0]@1" in again.reason
+def test_a_record_refused_twice_gets_the_same_dead_letter(intake):
+    # at-least-once: intake may read a record again after a crash; the ledger keeps one dead letter.
+    first, again = intake.check(b"garbage", at(7)), intake.check(b"garbage", at(7))
+    assert first.dead_letter["dead_letter_id"] == again.dead_letter["dead_letter_id"]
+    assert intake.check(b"garbage", at(8)).dead_letter["dead_letter_id"] != first.dead_letter["dead_letter_id"]
+
+
+def test_a_dead_letter_keeps_at_most_64_kib_of_a_huge_record_and_its_digest(codec):
+    import hashlib
+
+    huge = b"\x00" * (5 * 1024 * 1024)
+    letter = Intake(codec, lambda t: None).check(huge, at(1), NOW).dead_letter
+    assert letter["reason_code"] == "TOO_LARGE" and len(letter["original_value"]) == KEPT_BYTES
+    assert letter["original_size"] == len(huge) and letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
 
 
 def test_extra_checks_refuse_with_their_reason(codec):
-    def unknown_agreement(event):
+    def unknown_agreement(event, received_at):
         raise Refusal("UNKNOWN_AGREEMENT", f"no quality agreement '{event['agreement_id']}' is known")
 
     intake = Intake(codec, lambda t: None, checks=[unknown_agreement])
     _, data = encoded(codec)
     outcome = intake.check(data, at(1))
     assert outcome.dead_letter["reason_code"] == "UNKNOWN_AGREEMENT"
-
-
-def test_dedupe_window_forgets_the_oldest():
-    window = DedupeWindow(capacity=2)
-    for n in range(3):
-        window.remember(f"e{n}", ("t", 0, n))
-    assert window.first_seen("e0") is None and window.first_seen("e2") == ("t", 0, 2) and len(window) == 2

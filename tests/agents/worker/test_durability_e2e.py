@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from agents.worker.obligations import open_from_ledger
+from agents.worker.rebuild import open_from_ledger
 from streams.broker import EmbeddedBroker, free_port
 from agents.record.ledger import open_ledger
 from agents.cli.local import WorkerProcess

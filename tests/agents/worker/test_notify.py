@@ -32,7 +32,7 @@ from agents.worker.notify import (
     PagerDutySettings,
     Recipient,
     RetryPolicy,
-    SqliteDedupeStore,
+    LedgerDedupeStore,
     WebhookChannel,
     WebhookSettings,
     notification_from_facts,
@@ -365,16 +365,28 @@ async def test_a_recipient_without_a_configured_channel_gives_up_with_a_reason()
 
 # --------------------------------------------------------------------------- dedupe and restart
 
+class ledger_store(LedgerDedupeStore):
+    """The worker's store: the ledger's notify_sent table (reopened like a restarted worker's)."""
+
+    def __init__(self, folder):
+        from agents.record.ledger import open_ledger
+
+        super().__init__(open_ledger(f"sqlite:///{folder / 'ledger.db'}"))
+
+    def close(self):
+        self.ledger.close()
+
+
 async def test_a_restarted_worker_does_not_page_twice(receiver, tmp_path):
     ops = Recipient("holder-a-qms", "webhook", f"{receiver.url}/qbus", "en")
-    store = SqliteDedupeStore(tmp_path / "notify.sqlite")
+    store = ledger_store(tmp_path)
     first, _ = dispatcher({"webhook": webhook()}, policy(FakeTime()), store)
     await first.dispatch(overdue([ops]))
     await first.aclose()
     store.close()
 
     # The worker restarts and replays the escalation topic from before its last commit.
-    store = SqliteDedupeStore(tmp_path / "notify.sqlite")
+    store = ledger_store(tmp_path)
     second, receipts = dispatcher({"webhook": webhook()}, policy(FakeTime()), store)
     result = await second.dispatch(overdue([ops]))
     # The next step is a new key, so it is delivered.
@@ -432,12 +444,12 @@ async def test_acknowledging_stops_a_pending_retry_at_once(receiver):
 
 async def test_an_acknowledged_incident_is_not_escalated_after_a_restart(receiver, tmp_path):
     ops = Recipient("holder-a-qms", "webhook", f"{receiver.url}/qbus", "en")
-    store = SqliteDedupeStore(tmp_path / "notify.sqlite")
+    store = ledger_store(tmp_path)
     d, _ = dispatcher({"webhook": webhook()}, policy(FakeTime()), store)
     d.acknowledge("obl-7f3a")
     store.close()
 
-    store = SqliteDedupeStore(tmp_path / "notify.sqlite")
+    store = ledger_store(tmp_path)
     restarted, receipts = dispatcher({"webhook": webhook()}, policy(FakeTime()), store)
     step2 = await restarted.dispatch(overdue([ops], step=2))
     # The acknowledge notice itself still goes out.
@@ -617,7 +629,7 @@ def test_a_step_that_reached_nobody_raises_the_next_step_at_once():
 
     from agents.core.agreements import AgreementSet
     from agents.core.emitted import derived_id
-    from agents.worker.notify.agent import NotifierService
+    from agents.worker.notify.service import NotifierService
     from tests.conftest import ROOT
 
     agreements = AgreementSet.load_dir(ROOT / "tests/fixtures/e2e_agreements")
@@ -646,7 +658,7 @@ def test_a_suspension_directive_pages_on_call_and_mails_both_heads_of_quality():
     from types import SimpleNamespace
 
     from agents.core.agreements import AgreementSet
-    from agents.worker.notify.agent import NotifierService
+    from agents.worker.notify.service import NotifierService
     from tests.conftest import ROOT
 
     settings = SimpleNamespace(pagerduty_routing_key=None, notify_webhook_url=None)

@@ -1,24 +1,20 @@
-"""The notifier: escalations and directives become messages to the right people, once.
+"""Who gets what for an escalation or a directive (`NotifierService`): broker-free.
 
-`NotifierService` is broker-free: it resolves a ladder step's role to the people on the
-agreement's contacts and on-call rota at that moment, renders the message in each person's
-language, and hands it to the `Dispatcher` (retries, dedupe, receipts). The Faust agent only
-feeds it records and publishes the receipts as `delivery.*` events (and so into the ledger).
+It resolves a ladder step's role to the people on the agreement's contacts and on-call rota at
+that moment, renders the message in each person's language, and hands it to the `Dispatcher`
+(retries, dedupe, receipts). The notify stage (`agents.worker.notify.stage`) feeds it records and
+records the receipts as `delivery.*` events.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
-from pathlib import Path
 
 from agents.core.emitted import bus_event, context_of, derived_id
 from agents.worker.notify.channels import (AlertmanagerChannel, AlertmanagerSettings, EmailChannel, EmailSettings,
                                     PagerDutyChannel, PagerDutySettings, WebhookChannel, WebhookSettings)
-from agents.worker.notify.dedupe import SqliteDedupeStore
 from agents.worker.notify.dispatcher import Dispatcher
 from agents.worker.notify.model import Recipient
-from agents.worker.notify.retry import RetryPolicy
 from agents.worker.notify.templates import notification_from_facts
 
 log = logging.getLogger(__name__)
@@ -145,63 +141,3 @@ def _unique(recipients: list[Recipient]) -> list[Recipient]:
             seen.add((r.name, r.channel))
             out.append(r)
     return out
-
-
-def install(app, bus) -> None:
-    settings = bus.settings
-    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
-    pending_receipts: asyncio.Queue = asyncio.Queue()
-    abouts: dict[str, dict] = {}
-
-    def on_receipt(receipt: dict) -> None:
-        pending_receipts.put_nowait(receipt)
-
-    dispatcher = Dispatcher(channels_from_settings(settings),
-                            RetryPolicy(max_attempts=settings.notify_max_attempts),
-                            SqliteDedupeStore(Path(settings.state_dir) / "notify-dedupe.db"),
-                            on_receipt, metrics=bus.metrics)
-    service = NotifierService(bus.agreements, dispatcher, settings)
-    bus.notifier = service
-    topics = app.topic(bus.catalogue.bus("escalation"), bus.catalogue.bus("directive"),
-                       bus.catalogue.bus("obligation"), value_serializer="raw", key_serializer="raw")
-
-    async def deliver(notification, about: dict) -> None:
-        abouts[notification.notification_key] = about
-        result = await dispatcher.dispatch(notification)
-        if not result.reached_anyone and about["event_type"] == "escalation.raised":
-            log.error("nobody reached for %s: %s", notification.notification_key,
-                      "; ".join(f"{d.recipient.name}: {d.detail}" for d in result.deliveries) or "no recipients")
-            # Issue 7: a step that reaches nobody goes up the ladder at once.
-            following = service.next_step(about, result)
-            if following is not None:
-                await bus.emit(following)
-
-    @app.agent(topics, name="qbus.notifier")
-    async def notifier_agent(stream):
-        async for record in stream.events():
-            event = bus.codec.decode(record.value).value
-            kind = event["event_type"]
-            if kind == "obligation.satisfied" or kind == "obligation.cancelled":
-                dispatcher.acknowledge(event["payload"]["obligation_id"])  # stops further retries
-                continue
-            if kind == "escalation.raised":
-                notification = service.for_escalation(event)
-            elif kind == "directive.issued":
-                notification = service.for_directive(event)
-            else:
-                continue
-            if notification is None:
-                continue
-            if not notification.recipients:
-                log.error("%s: no recipient for role of %s; check the agreement's contacts",
-                          kind, notification.notification_key)
-            # Deliveries retry with backoff; they must not hold up the next record.
-            asyncio.ensure_future(deliver(notification, event))
-
-    @app.task
-    async def publish_receipts():
-        while True:
-            receipt = await pending_receipts.get()
-            about = abouts.get(receipt["notification_key"])
-            if about is not None:
-                await bus.emit(service.receipt_event(receipt, about))
