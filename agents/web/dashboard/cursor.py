@@ -6,20 +6,24 @@ A that holder B was active in between; positions are therefore counted per agree
 agreement's own hash chain (``chain_seq``: 1, 2, 3 ... with no gaps but A's own dead letters).
 
 A cursor is ``base64url(JSON {agreement_id: chain_seq})`` without padding, with the keys sorted, e.g.
-``eyJRQS1IT0xERVJBLUNNT1gtMDAxIjo3fQ`` for ``{"QA-HOLDERA-CMOX-001": 7}``. It is opaque to
-subscribers: they keep the last one they were given and send it back. ``0``, an empty value or no
-cursor at all mean "from the start"; an agreement the cursor does not name is read from its start.
+``eyJRQS1IT0xERVJBLUNNT1gtMDAxIjo3fQ`` for ``{"QA-HOLDERA-CMOX-001": 7}``; a long one (a manufacturer
+with many agreements) is ``z`` + base64url of the JSON deflated, so that several hundred agreements
+still fit in a URL and a Last-Event-ID header. It is opaque to subscribers: they keep the last one
+they were given and send it back. ``0``, an empty value or no cursor at all mean "from the start";
+an agreement the cursor does not name is read from its start.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 
-MAX_CURSOR_LENGTH = 4096
+MAX_CURSOR_LENGTH = 6000       # with the rest of the URL, within aiohttp's 8190-byte request line
 MAX_CHAIN_SEQ = 2**53          # what every JSON reader holds exactly
-START = ""
+PLAIN_UP_TO = 512              # longer cursors are deflated
+MAX_JSON_BYTES = 1 << 20       # a deflated cursor may not unpack into more than this
 
 
 class BadCursor(ValueError):
@@ -31,8 +35,27 @@ def encode(positions: Mapping[str, int]) -> str:
     kept = {a: int(n) for a, n in sorted(positions.items()) if n > 0}
     if not kept:
         return "0"
-    text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+    raw = json.dumps(kept, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    plain = _b64(raw)
+    return plain if len(plain) <= PLAIN_UP_TO else "z" + _b64(zlib.compress(raw, 9))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _json_bytes(cursor: str) -> bytes:
+    if not cursor.startswith("z"):
+        return _unb64(cursor)
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(_unb64(cursor[1:]), MAX_JSON_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError("a deflated cursor that unpacks into too much")
+    return raw
 
 
 def decode(cursor: str | None, readable: Iterable[str]) -> dict[str, int]:
@@ -44,9 +67,8 @@ def decode(cursor: str | None, readable: Iterable[str]) -> dict[str, int]:
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise BadCursor(f"the cursor is longer than {MAX_CURSOR_LENGTH} characters")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        positions = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        positions = json.loads(_json_bytes(cursor).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError, zlib.error):
         raise BadCursor("the cursor is not one this server gave out (send back the cursor of the last "
                         "record you read, or 0 to read from the start)") from None
     if not isinstance(positions, dict):

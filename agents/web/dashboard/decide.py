@@ -24,16 +24,12 @@ from agents.web.dashboard.state import DASHBOARD
 log = logging.getLogger(__name__)
 
 
-def _readiness(dash, item):
-    return dash.model.readiness_of(item.agreement_id, item.batch_no) if item.category == "batch_release" else None
-
-
 async def decide(request: web.Request) -> web.Response:
     """Step 1: the meaning and the reason; answers with the review page (nothing is sent yet)."""
     user, info, item, side = item_of(request)
     dash = request.app[DASHBOARD]
     form = await read_form(request)
-    readiness = _readiness(dash, item)
+    readiness = dash.model.readiness_of(item)
     kind = decisions.awaited_decision(item, user, side, readiness)
     if kind is None:
         if not user.can_act or side != "HOLDER" or user.side != "HOLDER":
@@ -68,7 +64,7 @@ async def sign(request: web.Request) -> web.Response:
     draft = dash.drafts.get(str(form.get("draft") or ""), request[SESSION]["sid"], user.username, now)
     if draft is None or (draft.agreement_id, draft.item_ref) != item.key:
         return await item_page(request, error="draft_expired", status=409)
-    readiness = _readiness(dash, item)
+    readiness = dash.model.readiness_of(item)
     if (len(item.entries) != draft.item_version or dash.pending_for(item)
             or decisions.awaited_decision(item, user, side, readiness) != draft.kind):
         # The item moved on while the person was reading: they must see the new state before signing.

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from agents.web.dashboard.i18n_text import TEXT
 
-MAX_QUERY_VALUE = 4096       # an API cursor of a manufacturer with many agreements fits
+MAX_QUERY_VALUE = 6000       # an API cursor of a manufacturer with many agreements fits (cursor.MAX_CURSOR_LENGTH)
 MAX_FORM_VALUE = 8000        # a reason or a note: a few paragraphs
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

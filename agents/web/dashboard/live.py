@@ -19,6 +19,8 @@ from agents.web.dashboard.state import DASHBOARD, Dashboard
 
 log = logging.getLogger(__name__)
 
+QUIET = object()  # nothing happened for a heartbeat: still check the session, then send a keep-alive
+
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: 'change' with the position and the changed agreements this user may see."""
@@ -44,13 +46,15 @@ async def events(request: web.Request) -> web.StreamResponse:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), timeout=dash.settings.heartbeat_s)
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
+                message = QUIET
             if message is None:
                 break
             current = dash.users.get(username)
             if current is None or current.disabled or not dash.sessions.alive(sid, username):
                 break  # logged out, password changed or account disabled: the stream ends with the session
+            if message is QUIET:
+                await response.write(b": keep-alive\n\n")
+                continue
             await response.write(f"event: change\ndata: {json.dumps(message)}\n\n".encode())
     except (ConnectionResetError, ConnectionError):
         pass

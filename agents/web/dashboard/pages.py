@@ -76,7 +76,7 @@ async def item_page(request: web.Request, *, error: str | None = None, status: i
     pending = dash.pending_for(item)
     refused = [(p, dash.model.dead_letters[p.event_id]) for p in list(dash.pending.values())
                if (p.agreement_id, p.item_ref) == item.key and p.event_id in dash.model.dead_letters]
-    readiness = dash.model.readiness_of(info.agreement_id, item.batch_no) if item.category == "batch_release" else None
+    readiness = dash.model.readiness_of(item)
     decision = decisions.awaited_decision(item, user, side, readiness) if not pending else None
     can = available_actions(item, user, side) if not pending else []
     entries = [(e, shown_event(e.event, viewer_of(user.party_id, side), dash.agreement_set).body) for e in item.entries]

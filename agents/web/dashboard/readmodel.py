@@ -156,11 +156,11 @@ class ReadModel(LedgerFold):
         out.sort(key=lambda r: (order[r.status], -r.batch.last_seq))
         return out
 
-    def readiness_of(self, agreement_id: str, batch_no: str | None) -> BatchReadiness | None:
-        """One batch's release readiness (Art. 12), or None for a batch the bus has not heard of."""
-        if not batch_no or (agreement_id, batch_no) not in self.batches:
+    def readiness_of(self, item: Item) -> BatchReadiness | None:
+        """A batch release item's readiness for market release (Art. 12); None for other items."""
+        if item.category != "batch_release" or (item.agreement_id, item.batch_no or "") not in self.batches:
             return None
-        return next((r for r in self.batch_readiness(agreement_id) if r.batch.batch_no == batch_no), None)
+        return next((r for r in self.batch_readiness(item.agreement_id) if r.batch.batch_no == item.batch_no), None)
 
     def active_directives(self, agreement_id: str) -> list[Entry]:
         return list(self.directives.get(agreement_id, {}).values())

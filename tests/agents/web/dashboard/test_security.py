@@ -242,3 +242,13 @@ async def test_pages_need_a_login(client):
         response = await client.get(path, allow_redirects=False)
         assert response.status == 303 and response.headers["Location"].startswith("/login?next=")
     assert (await client.get("/events")).status == 401
+
+
+async def test_an_open_live_stream_ends_when_its_session_is_logged_out(make_client):
+    client = await logged_in(make_client, "qa.a")
+    stream = await client.get("/events")
+    assert (await stream.content.readline()).startswith(b"retry:")
+    dash_of(client).sessions.end_all("qa.a")
+    # The stream ends at its next heartbeat (0.5 s in these settings): reading runs to the end.
+    rest = await stream.content.read()
+    assert b"event: change" not in rest and stream.content.at_eof()
