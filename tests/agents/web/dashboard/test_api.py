@@ -88,6 +88,7 @@ async def test_long_poll_returns_when_a_record_arrives(two_holders, tokens, clie
 
 
 # --- each tenant counts its own records (Art. 10) ----------------------------------------------------
+@pytest.mark.clause("Art. 10")
 async def test_holder_as_numbering_shows_no_gap_for_holder_bs_records(tokens, client, ledger):
     # Holder B's records sit between holder A's in the ledger ...
     ledger.append([event("deviation", "reported", A, "DEV-A-1"), event("deviation", "reported", B, "DEV-B-1"),
@@ -121,6 +122,7 @@ async def test_a_malformed_cursor_is_a_400(two_holders, tokens, client, since):
         assert "error" in await response.json()
 
 
+@pytest.mark.clause("Art. 10")
 async def test_a_cursor_naming_another_holders_agreement_is_refused(two_holders, tokens, client):
     theirs = cursor.encode({B: 1})
     for headers in ({}, {"Last-Event-ID": theirs}):

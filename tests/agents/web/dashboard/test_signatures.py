@@ -35,6 +35,7 @@ async def sign_draft(client, page, review_html, password=PASSWORD):
                              allow_redirects=False)
 
 
+@pytest.mark.clause("Art. 9")
 async def test_approval_is_reviewed_then_signed_with_the_password(make_client, change, bus, settings):
     client = await logged_in(make_client, "head.a")
     # The review page shows what will be signed and sends nothing yet.
@@ -77,6 +78,7 @@ async def test_the_right_password_after_a_typo_still_signs(make_client, change, 
     assert (await sign_draft(client, CHANGE, retry)).status == 303 and len(bus.sent) == 1
 
 
+@pytest.mark.clause("Art. 9")
 async def test_rejecting_needs_a_reason(make_client, change, bus):
     client = await logged_in(make_client, "qa.a")
     response = await state_decision(client, CHANGE, "REJECTED", "  ")
@@ -146,6 +148,7 @@ async def test_the_item_page_shows_the_signature_block(make_client, change, bus,
     assert bus.sent[0]["esignature"]["key_id"] in block and "✓ verified" in block
 
 
+@pytest.mark.clause("Art. 5")
 async def test_a_capa_is_approved_with_a_signature(make_client, ledger, bus):
     dev = event("deviation", "reported", A, "DEV-A-7")
     capa = event("deviation", "capa_proposed", A, "DEV-A-7", payload={"capa": "Replace dosing disc; PM every 3 months"})
@@ -164,6 +167,7 @@ async def test_a_capa_is_approved_with_a_signature(make_client, ledger, bus):
     assert 'data-testid="decide"' not in await (await client.get(page)).text()
 
 
+@pytest.mark.clause("Art. 12")
 async def test_market_release_is_signed_by_the_head_of_quality_and_names_what_is_open(make_client, ledger, bus):
     release = event("batch_release", "factory_released", A, "REL-1", batch_no="2611-09", classification=None)
     open_dev = event("deviation", "reported", A, "DEV-A-9", batch_no="2611-09")
