@@ -156,7 +156,6 @@ class LedgerFold:
         if not agreement_id:
             return None
         info = self._agreement(agreement_id, body, record)
-        info.last_seq = record.seq
         info.last_chain_seq = max(info.last_chain_seq, record.chain_seq)
         event_type = record.event_type or body.get("event_type") or ""
         category, _, action = event_type.partition(".")

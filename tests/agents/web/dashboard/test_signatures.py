@@ -203,3 +203,16 @@ def test_the_private_key_is_stored_encrypted_and_follows_a_password_change(tmp_p
     published = json.loads((tmp_path / "user-keys.json").read_text())["keys"]
     assert {k["key_id"] for k in published} == {first.key_id, again.key_id}
     assert {k["instance"] for k in published} == {"user:qa.a"}
+
+
+async def test_a_draft_left_too_long_must_be_stated_again(make_client, change, bus):
+    from datetime import timedelta
+
+    from tests.agents.web.dashboard.factory import now
+
+    moment = [now()]
+    client = await logged_in(make_client, "head.a", clock=lambda: moment[0])
+    review = await (await state_decision(client, CHANGE, "APPROVED")).text()
+    moment[0] += timedelta(minutes=16)  # the review page waited longer than signature_draft_ttl_s
+    response = await sign_draft(client, CHANGE, review)
+    assert response.status == 409 and "no longer waiting to be signed" in await response.text() and bus.sent == []
