@@ -36,9 +36,9 @@ def _store(args) -> UserStore:
 # --- dashboard ----------------------------------------------------------------------------------
 def build_app(bus_settings, settings):
     """The dashboard app with its real parts: the ledger, a signing publisher, the users file, agreements."""
-    from agents.record.ledger import open_ledger
     from agents.web.dashboard.actions import BusWriter, DashboardSigner
     from agents.web.dashboard.app import create_app
+    from agents.record.ledger import open_ledger
     from streams.publisher import Publisher
 
     ledger = open_ledger(bus_settings.ledger)
@@ -73,8 +73,6 @@ def cmd_dashboard(args) -> int:
         print(f"dashboard  signs its users' actions as source qbus-dashboard with key {signer.key_id}; "
               f"workers sharing this state folder trust it through {keys} (elsewhere, copy that file "
               "into the worker's state folder)", flush=True)
-    print(f"dashboard  users sign their decisions with their own keys; the public halves are in "
-          f"{settings.user_keys_path} (instances user:<username>), for the bus to verify them", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
 
@@ -89,12 +87,12 @@ class DashboardProcess:
         self.url = f"http://{host}:{port}/"
         self.process = None
 
-    def start(self, timeout: float = 30.0) -> DashboardProcess:
+    def start(self, timeout: float = 30.0) -> "DashboardProcess":
         import time
         import urllib.request
 
-        from streams.processes import spawn
         from streams.settings import child_env
+        from streams.processes import spawn
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = spawn([sys.executable, "-m", "agents.cli.dashboard", "dashboard", "--host", self.host,
