@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.signing import KeyRegistry, generate_keypair, key_fingerprint, public_key_b64
 
-USER_KEYS_FILE = "dashboard-user-keys.json"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_signing_keys (
     key_id TEXT PRIMARY KEY,
