@@ -1,26 +1,30 @@
-"""Subscriber SDK for holder systems: read your stream over HTTP from an offset, then follow it live.
+"""Subscriber SDK for holder systems: read your stream over HTTP from a cursor, then follow it live.
 
     from streams.http_subscriber import Subscriber
 
-    with Subscriber("https://qbus.example/", token, since=load_offset()) as sub:
+    with Subscriber("https://qbus.example/", token, since=load_cursor()) as sub:
         for record in sub.follow():              # server-sent events; reconnects and resumes by itself
             handle(record.event)                  # the event, as the bus recorded it
-            save_offset(record.seq)               # keep the offset: restart from it next time
+            save_cursor(record.cursor)            # keep the cursor: restart from it next time
 
-The offset is the ledger sequence number (``seq``). The server returns only the agreements of the
+The cursor is opaque text the server hands out with every record (per agreement, how far its own
+chain has been read; see agents/web/dashboard/api.py); keep the last one and pass it back as
+`since`. ``0`` (the default) reads from the start. The server returns only the agreements of the
 token's party (Art. 10). `read` fetches one page; `poll` long-polls (waits up to `wait` seconds for
 something new); `follow` streams with server-sent events and falls back to long-polling with
-``sse=False``. Delivery is at least once across reconnects only if you save the offset after
-handling a record; the server itself never skips or repeats within one connection.
+``sse=False``. Delivery is at least once across reconnects only if you save the cursor after
+handling a record; a record delivered twice (same event id, within the last `dedupe_window`) is
+yielded once.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -37,7 +41,7 @@ class SubscriberError(RuntimeError):
 
 @dataclass(frozen=True)
 class SubscribedRecord:
-    seq: int
+    cursor: str                  # where to resume after this record (pass it back as `since`)
     agreement_id: str
     item_ref: str | None
     event_type: str
@@ -49,19 +53,43 @@ class SubscribedRecord:
     event: dict
 
     @classmethod
-    def from_json(cls, data: dict) -> "SubscribedRecord":
-        return cls(seq=data["seq"], agreement_id=data["agreement_id"], item_ref=data.get("item_ref"),
+    def from_json(cls, data: dict) -> SubscribedRecord:
+        return cls(cursor=str(data["cursor"]), agreement_id=data["agreement_id"], item_ref=data.get("item_ref"),
                    event_type=data["event_type"], recorded_at=data["recorded_at"], hash=data["hash"],
                    prev_hash=data["prev_hash"], chain_seq=data["chain_seq"], redacted=bool(data.get("redacted")),
                    event=data["event"])
 
 
+    @property
+    def event_id(self) -> str | None:
+        return self.event.get("event_id") if isinstance(self.event, dict) else None
+
+
+class RecentIds:
+    """The last `size` event ids yielded: a record delivered twice is yielded once."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, key: str | None) -> bool:
+        if key is None:
+            return False
+        if key in self._ids:
+            return True
+        self._ids[key] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return False
+
+
 class Subscriber:
-    def __init__(self, base_url: str, token: str, *, since: int = 0, agreement: str | None = None,
+    def __init__(self, base_url: str, token: str, *, since: str | int = 0, agreement: str | None = None,
                  event_types: Iterable[str] | None = None, timeout: float = 30.0,
-                 client: httpx.Client | None = None):
+                 client: httpx.Client | None = None, dedupe_window: int = 10_000):
         self.base_url = base_url.rstrip("/")
-        self.position = since
+        self.position = str(since or 0)
+        self._recent = RecentIds(dedupe_window)
         self.agreement = agreement
         self.event_types = list(event_types) if event_types else None
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout, read=timeout + 60),
@@ -100,8 +128,8 @@ class Subscriber:
     def _take(self, page: dict) -> list[SubscribedRecord]:
         records = [SubscribedRecord.from_json(r) for r in page["records"]]
         if records:
-            self.position = records[-1].seq
-        return records
+            self.position = records[-1].cursor
+        return [r for r in records if not self._recent.seen(r.event_id)]
 
     # -- following --
     def follow(self, *, sse: bool = True, idle_timeout: float | None = None,
@@ -123,7 +151,7 @@ class Subscriber:
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
                 if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
                     return
-                log.warning("subscriber connection lost (%s); resuming from seq %d", exc, self.position)
+                log.warning("subscriber connection lost (%s); resuming from cursor %s", exc, self.position)
                 time.sleep(reconnect_delay)
 
     def _long_poll(self, idle_timeout: float | None) -> Iterator[SubscribedRecord]:
@@ -138,7 +166,7 @@ class Subscriber:
                 return
 
     def _stream(self, idle_timeout: float | None) -> Iterator[SubscribedRecord]:
-        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(self.position)}
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": self.position}
         timeout = httpx.Timeout(30.0, read=idle_timeout) if idle_timeout is not None else httpx.Timeout(30.0, read=90.0)
         try:
             with self._client.stream("GET", f"{self.base_url}/api/v1/stream", params=self._params(),
@@ -158,8 +186,8 @@ class Subscriber:
                     elif line == "":
                         if name == "record" and data:
                             record = SubscribedRecord.from_json(json.loads("\n".join(data)))
-                            if record.seq > self.position:
-                                self.position = record.seq
+                            self.position = record.cursor
+                            if not self._recent.seen(record.event_id):
                                 last = time.monotonic()
                                 yield record
                         name, data = None, []
@@ -169,7 +197,7 @@ class Subscriber:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

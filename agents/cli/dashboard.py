@@ -1,4 +1,4 @@
-"""``qbus dashboard``, ``qbus users add/list/disable/enable/demo`` and ``qbus tokens add/list/revoke``.
+"""``qbus dashboard``, ``qbus users add/list/passwd/disable/enable/demo`` and ``qbus tokens add/list/revoke``.
 
 Wire with `register(subparsers)` (agents/cli/main.py lists the modules that add commands).
 """
@@ -9,6 +9,7 @@ import getpass
 import sys
 from pathlib import Path
 
+from agents.web.dashboard.credentials import Credentials
 from agents.web.dashboard.users import Role, UserError, UserStore, ensure_demo_users, generate_password
 
 
@@ -159,13 +160,39 @@ def cmd_users_list(args) -> int:
     return 0
 
 
-def cmd_users_disable(args) -> int:
+def _credentials(args) -> Credentials:
+    # No public-key file to write here: a reset retires keys, it never makes one.
+    return Credentials.open(_store(args), None)
+
+
+def cmd_users_passwd(args) -> int:
+    """An operator sets a new password (the user forgot theirs): their sessions end and their old
+    signing key is retired (it was encrypted under the old password)."""
+    credentials = _credentials(args)
     try:
-        user = _store(args).set_disabled(args.username, not args.enable)
+        password, generated = _read_password(args)
+        user = credentials.reset_password(args.username, password)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{user.username} is now {'disabled: their sessions end at their next request' if user.disabled else 'enabled'}")
+    finally:
+        credentials.close()
+    print(f"new password set for {user.username}; their sessions have ended and their next signature uses a new key")
+    if generated:
+        print(f"password: {password}   (shown once; give it to the user by a safe channel)")
+    return 0
+
+
+def cmd_users_disable(args) -> int:
+    credentials = _credentials(args)
+    try:
+        user = credentials.set_disabled(args.username, not args.enable)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        credentials.close()
+    print(f"{user.username} is now {'disabled: their sessions have ended' if user.disabled else 'enabled'}")
     return 0
 
 
@@ -178,8 +205,13 @@ def print_demo_logins(store: UserStore, url: str | None = None) -> None:
     """Create the demo users with fresh passwords and print their logins (for `make up`)."""
     if url:
         print(f"dashboard  {url}")
+    credentials = Credentials.open(store, None)
     for user, password in ensure_demo_users(store):
+        # A new password: what was signed in (and the key sealed) under the old one ends with it.
+        credentials.sessions.end_all(user.username)
+        credentials.keys.retire(user.username)
         print(f"  login {user.username:10} password {password}   {user.role.value:16} {user.party_id:9} {user.display_name}")
+    credentials.close()
 
 
 # --- tokens --------------------------------------------------------------------------------------
@@ -232,6 +264,11 @@ def register(sub) -> None:
     add.set_defaults(func=cmd_users_add)
     listing = users.add_parser("list", help="list users")
     listing.set_defaults(func=cmd_users_list)
+    passwd = users.add_parser("passwd", help="set a new password for a user (ends their sessions)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    passwd.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    passwd.set_defaults(func=cmd_users_passwd)
     disable = users.add_parser("disable", help="disable a user (ends their sessions)")
     disable.add_argument("username")
     disable.set_defaults(func=cmd_users_disable, enable=False)
@@ -240,7 +277,7 @@ def register(sub) -> None:
     enable.set_defaults(func=cmd_users_disable, enable=True)
     demo = users.add_parser("demo", help="create the demo users with fresh passwords and print them")
     demo.set_defaults(func=cmd_users_demo)
-    for parser in (add, listing, disable, enable, demo):
+    for parser in (add, listing, passwd, disable, enable, demo):
         parser.add_argument("--users-db", type=Path, help="users file (default: state_dir/dashboard-users.db)")
 
     tokens = sub.add_parser("tokens", help="manage subscriber API tokens").add_subparsers(dest="tokens_command", required=True)

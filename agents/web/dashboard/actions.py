@@ -9,7 +9,9 @@ instance: qbus-dashboard, party_id: the user's party, party_role: HOLDER or MANU
 
 Signing (Art. 14): the dashboard signs every event with its own Ed25519 key (`DashboardSigner`); the
 person is named in ``source.user``, which the signature covers. Register the dashboard's public key
-for the source instance ``qbus-dashboard`` in the bus's key registry so intake can verify it.
+for the source instance ``qbus-dashboard`` in the bus's key registry so intake can verify it. A
+holder's decision (approve, reject, release) also carries the person's own electronic signature
+(``esignature``), made in `agents.web.dashboard.decisions` with the key only their password opens.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,8 @@ class SentAction:
     sent_at: datetime
 
 
-def _base_event(item: Item, event_type: str, user: User, side: str, now: datetime, responds_to: Mapping,
-                agreements: Any = None) -> dict:
+def answer_event(item: Item, event_type: str, user: User, side: str, now: datetime, responds_to: Mapping,
+                 agreements: Any = None) -> dict:
     """The answer's envelope and payload, built from what this user may see of the item (so a
     holder's answer never repeats a co-line notice's confidential fields, Art. 8)."""
     if item.latest_event is None:
@@ -77,7 +79,7 @@ def _base_event(item: Item, event_type: str, user: User, side: str, now: datetim
         signature=None,
     )
     # The payload record of the category, as last stated, answering the event it responds to.
-    payload = copy.deepcopy(dict((responds_to.get("payload") or latest.get("payload") or {})))
+    payload = copy.deepcopy(dict(responds_to.get("payload") or latest.get("payload") or {}))
     payload["responds_to_event_id"] = responds_to.get("event_id")
     payload["note"] = None
     event["payload"] = payload
@@ -90,7 +92,7 @@ def approve_change(item: Item, user: User, conditions: str | None, now: datetime
     _require_holder(user)
     if not item.awaiting_decision():
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, "change.approved", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
+    event = answer_event(item, "change.approved", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
     event["payload"]["decision_reason"] = (conditions or "").strip() or None
     return event
 
@@ -103,7 +105,7 @@ def reject_change(item: Item, user: User, reason: str, now: datetime | None = No
         raise ActionRefused("reason_required", 400)
     if not item.awaiting_decision():
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, "change.rejected", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
+    event = answer_event(item, "change.rejected", user, "HOLDER", now or _now(), item.opening_event or {}, agreements)
     event["payload"]["decision_reason"] = reason.strip()
     return event
 
@@ -115,7 +117,7 @@ def acknowledge(item: Item, user: User, side: str, note: str | None, now: dateti
         raise ActionRefused("forbidden_text", 403)
     if not item.awaiting_acknowledgement(side):
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, f"{item.category}.acknowledged", user, side, now or _now(),
+    event = answer_event(item, f"{item.category}.acknowledged", user, side, now or _now(),
                         item.latest_event or {}, agreements)
     event["payload"]["note"] = (note or "").strip() or None
     return event
@@ -129,7 +131,7 @@ def coline_feedback(item: Item, user: User, feedback: str, accepts: bool | None,
         raise ActionRefused("feedback_required", 400)
     if not item.awaiting_feedback():
         raise ActionRefused("not_awaiting")
-    event = _base_event(item, "coline_change.feedback_given", user, "HOLDER", now or _now(),
+    event = answer_event(item, "coline_change.feedback_given", user, "HOLDER", now or _now(),
                         item.opening_event or {}, agreements)
     event["payload"]["feedback"] = feedback.strip()
     event["payload"]["holder_accepts"] = accepts
@@ -142,7 +144,7 @@ def _require_holder(user: User) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- signing ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ class AgreementInfo:
     products: dict[str, str] = field(default_factory=dict)   # code -> generic name
     from_file: bool = False
     first_recorded_at: datetime | None = None
-    last_seq: int = 0
+    last_chain_seq: int = 0      # the agreement's own count of records (never the ledger's global seq, Art. 10)
     holder_name_local: str | None = None
     manufacturer_name_local: str | None = None
 

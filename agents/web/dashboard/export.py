@@ -13,10 +13,26 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from agents.web.dashboard.inputs import BadInput
 from agents.web.dashboard.rendering import current_user, render
 from agents.web.dashboard.state import DASHBOARD
 
 log = logging.getLogger(__name__)
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)   # any wider and a local day may not fit a timestamp
+
+
+def _day(text: str | None, default: date) -> date:
+    if not text:
+        return default
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput("bad_dates") from None
+    if not EARLIEST <= day <= LATEST:
+        raise BadInput("bad_dates")
+    return day
 
 
 async def export_view(request: web.Request) -> web.StreamResponse:
@@ -28,12 +44,8 @@ async def export_view(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", {"title": "bad_request", "text": "export_unavailable"}, status=501)
     zone = ZoneInfo(info.timezone)
     today = dash.clock().astimezone(zone).date()
-    try:
-        start = date.fromisoformat(request.query.get("from") or
-                                   (info.first_recorded_at or dash.clock()).astimezone(zone).date().isoformat())
-        end = date.fromisoformat(request.query.get("to") or today.isoformat())
-    except ValueError:
-        return render(request, "error.html", {"title": "bad_request", "text": "bad_request"}, status=400)
+    start = _day(request.query.get("from"), (info.first_recorded_at or dash.clock()).astimezone(zone).date())
+    end = _day(request.query.get("to"), today)
     if end < start:
         start, end = end, start
     workdir = Path(tempfile.mkdtemp(prefix="qbus-export-"))

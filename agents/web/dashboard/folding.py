@@ -10,13 +10,26 @@ records may come in either of two shapes: the schema's (schemas/bus/obligation.a
 from __future__ import annotations
 
 import json
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from agents.web.dashboard.agreementinfo import DEFAULT_TIMEZONE, AgreementInfo
-from agents.web.dashboard.items import (BUS_CATEGORIES, DUE_SOON, OPEN_OBLIGATION_STATES, BatchView, DeadLetterNote, Entry,
-                                    EscalationView, Item, ObligationView, _side, _ts)
+from agents.web.dashboard.items import (
+    BUS_CATEGORIES,
+    DUE_SOON,
+    OPEN_OBLIGATION_STATES,
+    BatchView,
+    DeadLetterNote,
+    Entry,
+    EscalationView,
+    Item,
+    ObligationView,
+    _side,
+    _ts,
+)
 
 # Events after which an item has nothing left in its lifecycle.
 TERMINAL_EVENTS = frozenset({
@@ -57,6 +70,23 @@ SUMMARY_FIELDS = ("decision_reason", "feedback", "finding_text", "message", "rea
                   "capa_summary", "result", "note")
 
 
+class RecentIds:
+    """The last `size` ids seen, to drop a record delivered twice (a bounded window: memory stays flat)."""
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, key: str) -> bool:
+        """True if `key` was seen within the window; otherwise remember it and say False."""
+        if key in self._ids:
+            return True
+        self._ids[key] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return False
+
+
 def summarize(payload: Any, fields: Iterable[str] | None = None) -> str:
     """The line a timeline shows for an event: its decision, feedback, finding, description ...
     (among `fields`, when given: e.g. only what the event changed)."""
@@ -93,6 +123,10 @@ class LedgerFold:
         self.dead_letters: dict[str, DeadLetterNote] = {}        # by the refused event's id
         self.last_seq = 0
         self.recent_limit = 50
+        # Per agreement chain, the ledger seq of each chain position (index chain_seq - 1): where to start
+        # reading the ledger for a subscriber's per-agreement cursor (agents.web.dashboard.cursor).
+        self.chain_seqs: dict[str, array] = {}
+        self.seen_events = RecentIds()
 
     # -- folding -----------------------------------------------------------------------------------
     def apply_all(self, records: Iterable[Any]) -> set[str]:
@@ -108,7 +142,10 @@ class LedgerFold:
         if record.seq <= self.last_seq:
             return None  # already folded
         self.last_seq = record.seq
+        self._index_chain(record)
         body = json.loads(record.body) if isinstance(record.body, str) else dict(record.body)
+        if record.kind == "event" and self.seen_events.seen(str(body.get("event_id") or record.record_key)):
+            return None  # the same event delivered twice is shown once
         if record.kind == "dead_letter":
             event_id = body.get("event_id")
             if event_id:
@@ -119,7 +156,7 @@ class LedgerFold:
         if not agreement_id:
             return None
         info = self._agreement(agreement_id, body, record)
-        info.last_seq = record.seq
+        info.last_chain_seq = max(info.last_chain_seq, record.chain_seq)
         event_type = record.event_type or body.get("event_type") or ""
         category, _, action = event_type.partition(".")
         item_ref = record.item_ref or body.get("item_ref")
@@ -142,6 +179,24 @@ class LedgerFold:
         if len(recent) > self.recent_limit:
             del recent[: len(recent) - self.recent_limit]
         return agreement_id
+
+    def _index_chain(self, record: Any) -> None:
+        positions = self.chain_seqs.setdefault(record.chain, array("q"))
+        if record.chain_seq == len(positions) + 1:
+            positions.append(record.seq)
+        else:
+            del positions[:]  # a gap (a fold that began mid-ledger): no shortcut, read the chain from its start
+        info = self.agreements.get(record.chain)
+        if info is not None:  # dead letters count too: they are in the agreement's chain
+            info.last_chain_seq = max(info.last_chain_seq, record.chain_seq)
+
+    def seq_at(self, chain: str, chain_seq: int) -> int:
+        """A ledger seq at or before the record at `chain_seq` of `chain` (0 when unknown): reading the
+        ledger after it and keeping chain_seq > `chain_seq` yields exactly that chain's later records."""
+        positions = self.chain_seqs.get(chain)
+        if not positions or chain_seq <= 0:
+            return 0
+        return positions[min(chain_seq, len(positions)) - 1]
 
     def _agreement(self, agreement_id: str, body: dict, record: Any) -> AgreementInfo:
         info = self.agreements.get(agreement_id)
@@ -237,6 +292,10 @@ class LedgerFold:
             item.decision = entry
         if event_type == "coline_change.feedback_given":
             item.feedback = entry
+        if event_type == "deviation.capa_proposed":
+            item.capa_proposal, item.capa_decision = entry, None   # a new proposal asks for a new approval
+        if event_type == "deviation.capa_approved":
+            item.capa_decision = entry
         if category == "batch_release" or (item.batch_no and category in ("deviation", "oos_oot")):
             self._apply_batch(item, entry, body, payload, action)
 

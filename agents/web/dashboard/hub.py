@@ -23,12 +23,13 @@ class Subscription:
 class Hub:
     """Fans 'these agreements changed' out to live streams, each filtered by what its user may see.
 
-    A message carries the latest seq *of the stream's own agreements* (`seq_of`), never the global
-    one, so the numbers a holder sees say nothing about how busy other holders' agreements are."""
+    A message carries the position *of the stream's own agreements* (`position_of`: the sum of their
+    chain lengths), never the ledger's global seq, so the numbers a holder sees say nothing about how
+    busy other holders' agreements are (Art. 10)."""
 
-    def __init__(self, seq_of: Callable[[Iterable[str]], int] = lambda agreements: 0):
+    def __init__(self, position_of: Callable[[Iterable[str]], int] = lambda agreements: 0):
         self._subs: set[Subscription] = set()
-        self.seq_of = seq_of
+        self.position_of = position_of
 
     def subscribe(self, allow: Callable[[str], bool]) -> Subscription:
         sub = Subscription(allow)
@@ -43,7 +44,7 @@ class Hub:
         for sub in list(self._subs):
             mine = sorted(a for a in agreements if sub.allow(a))
             if mine:
-                sub.offer({"seq": self.seq_of(mine), "agreements": mine})
+                sub.offer({"position": self.position_of(mine), "agreements": mine})
 
     def close(self) -> None:
         for sub in list(self._subs):

@@ -8,7 +8,7 @@ an overview tile. These answer questions about themselves (open? awaiting whom? 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.canonical import parse_timestamp
@@ -30,9 +30,9 @@ def _ts(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
     try:
         return parse_timestamp(str(value))
     except ValueError:
@@ -70,6 +70,12 @@ class Entry:
     @property
     def is_bus(self) -> bool:
         return self.category in BUS_CATEGORIES
+
+    @property
+    def esignature(self) -> dict | None:
+        """The person's electronic signature of this decision, if it carries one."""
+        block = self.event.get("esignature")
+        return block if isinstance(block, dict) and block else None
 
 
 @dataclass
@@ -144,6 +150,8 @@ class Item:
     acknowledged_by: dict[str, Entry] = field(default_factory=dict)   # side -> last acknowledging entry
     decision: Entry | None = None                                     # change.approved / change.rejected
     feedback: Entry | None = None                                     # coline_change.feedback_given
+    capa_proposal: Entry | None = None                                # the latest deviation.capa_proposed
+    capa_decision: Entry | None = None                                # deviation.capa_approved of that proposal
     event_ids: set[str] = field(default_factory=set)
 
     @property
@@ -152,7 +160,7 @@ class Item:
 
     def open_obligations(self) -> list[ObligationView]:
         return sorted((o for o in self.obligations.values() if o.is_open),
-                      key=lambda o: (o.due_at or datetime.max.replace(tzinfo=timezone.utc), o.obligation_id))
+                      key=lambda o: (o.due_at or datetime.max.replace(tzinfo=UTC), o.obligation_id))
 
     @property
     def is_open(self) -> bool:
@@ -201,6 +209,11 @@ class Item:
     def awaiting_decision(self) -> bool:
         """A change the manufacturer proposed that the holder has neither approved nor rejected (Art. 9)."""
         return (self.category == "change" and self.opened_by == "MANUFACTURER" and self.decision is None
+                and not self.terminal)
+
+    def awaiting_capa_approval(self) -> bool:
+        """A CAPA the manufacturer proposed for a deviation that the holder has not approved yet (Art. 5)."""
+        return (self.category == "deviation" and self.capa_proposal is not None and self.capa_decision is None
                 and not self.terminal)
 
     def awaiting_feedback(self) -> bool:

@@ -14,19 +14,23 @@ import logging
 from aiohttp import web
 
 from agents.web.dashboard.rendering import current_user
+from agents.web.dashboard.security import SESSION
 from agents.web.dashboard.state import DASHBOARD, Dashboard
 
 log = logging.getLogger(__name__)
 
+QUIET = object()  # nothing happened for a heartbeat: still check the session, then send a keep-alive
+
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: 'change' with the seq and the changed agreements this user may see."""
+    """Server-sent events: 'change' with the position and the changed agreements this user may see."""
     user = current_user(request, page=False)
     dash = request.app[DASHBOARD]
     only = request.query.get("agreement")
     if only is not None:
         dash.agreement_for(user, only)
     username = user.username
+    sid = request[SESSION]["sid"]
 
     def allow(agreement_id: str) -> bool:
         return (only is None or agreement_id == only) and dash.can_see(user, agreement_id)
@@ -36,19 +40,21 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     sub = dash.hub.subscribe(allow)
     try:
-        hello = {"seq": dash.seq_of([only] if only else dash.visible(user))}
+        hello = {"position": dash.position_of([only] if only else dash.visible(user))}
         await response.write(f"retry: 2000\nevent: hello\ndata: {json.dumps(hello)}\n\n".encode())
         while True:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), timeout=dash.settings.heartbeat_s)
-            except asyncio.TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
+            except TimeoutError:
+                message = QUIET
             if message is None:
                 break
             current = dash.users.get(username)
-            if current is None or current.disabled:
-                break  # the account was disabled: the stream ends with the session
+            if current is None or current.disabled or not dash.sessions.alive(sid, username):
+                break  # logged out, password changed or account disabled: the stream ends with the session
+            if message is QUIET:
+                await response.write(b": keep-alive\n\n")
+                continue
             await response.write(f"event: change\ndata: {json.dumps(message)}\n\n".encode())
     except (ConnectionResetError, ConnectionError):
         pass
@@ -63,6 +69,6 @@ async def _poll_forever(dash: Dashboard) -> None:
             await dash.poll_once()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the ledger may be briefly locked or away; keep serving
+        except Exception:
             log.exception("reading the ledger failed; retrying")
         await asyncio.sleep(dash.settings.poll_interval_s)

@@ -7,10 +7,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from agents.core.visibility import shown_event, viewer_of
+from agents.web.dashboard import decisions
 from agents.web.dashboard.items import OVERVIEW_CATEGORIES, Item
 from agents.web.dashboard.rendering import current_user, render
 from agents.web.dashboard.state import DASHBOARD, Dashboard, NotFound
 from agents.web.dashboard.users import User
+from streams.signing import verify_decision
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -37,7 +39,8 @@ def _queue_size(dash: Dashboard, agreement_ids: list[str], side: str | None) -> 
         return 0
     size = len(dash.model.acknowledgements(agreement_ids, side))
     if side == "HOLDER":
-        size += len(dash.model.approvals(agreement_ids)) + len(dash.model.coline_feedback(agreement_ids))
+        size += (len(dash.model.approvals(agreement_ids)) + len(dash.model.capa_approvals(agreement_ids))
+                 + len(dash.model.coline_feedback(agreement_ids)))
     return size
 
 
@@ -73,23 +76,27 @@ async def item_page(request: web.Request, *, error: str | None = None, status: i
     pending = dash.pending_for(item)
     refused = [(p, dash.model.dead_letters[p.event_id]) for p in list(dash.pending.values())
                if (p.agreement_id, p.item_ref) == item.key and p.event_id in dash.model.dead_letters]
+    readiness = dash.model.readiness_of(item)
+    decision = decisions.awaited_decision(item, user, side, readiness) if not pending else None
     can = available_actions(item, user, side) if not pending else []
     entries = [(e, shown_event(e.event, viewer_of(user.party_id, side), dash.agreement_set).body) for e in item.entries]
     obligations = sorted(item.obligations.values(), key=lambda o: (not o.is_open, o.due_at or dash.clock()))
+    registry = dash.keys.registry()
+    signatures = [(e, shown, verify_decision(shown, registry)) for e, shown in entries if shown.get("esignature")]
     return render(request, "item.html", {
         "info": info, "item": item, "entries": entries, "obligations": obligations, "side": side,
         "can": can, "pending": pending, "refused": refused, "error": error, "form": form or {},
-        "sent": request.query.get("sent"), "nav": "overview",
+        "decision": decision, "meanings": decisions.MEANINGS_OF.get(decision or "", ()), "readiness": readiness,
+        "signatures": signatures, "sent": request.query.get("sent"), "nav": "overview",
         "stream_url": f"/events?agreement={quote(info.agreement_id, safe='')}",
     }, status=status)
 
 
 def available_actions(item: Item, user: User, side: str | None) -> list[str]:
+    """The actions sent at once (decisions are signed: `agents.web.dashboard.decisions`)."""
     if not user.can_act or side is None or side != user.side:
         return []
     can = []
-    if side == "HOLDER" and item.awaiting_decision():
-        can += ["approve", "reject"]
     if side == "HOLDER" and item.awaiting_feedback():
         can.append("feedback")
     if item.awaiting_acknowledgement(side):
@@ -109,6 +116,7 @@ async def queue_page(request: web.Request) -> web.Response:
     pending_items = {(p.agreement_id, p.item_ref) for p in dash.pending.values()}
     return render(request, "queue.html", {
         "approvals": dash.model.approvals(holder_side),
+        "capa_approvals": dash.model.capa_approvals(holder_side),
         "acknowledgements": acknowledgements,
         "coline": dash.model.coline_feedback(holder_side),
         "batches": [(a, r) for a in visible for r in dash.model.batch_readiness(a) if r.status != "market_released"],

@@ -17,7 +17,7 @@ what is known of an agreement in `agents.web.dashboard.agreementinfo`; this modu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agents.web.dashboard.folding import LedgerFold
 from agents.web.dashboard.items import BUS_CATEGORIES, OVERVIEW_CATEGORIES, BatchReadiness, CategoryCount, Entry, Item
@@ -31,9 +31,7 @@ class ReadModel(LedgerFold):
         """Agreements a party may see: as holder (side HOLDER), manufacturer, or either (side None)."""
         out = []
         for info in self.agreements.values():
-            if side in (None, "HOLDER") and info.holder_id == party_id:
-                out.append(info.agreement_id)
-            elif side in (None, "MANUFACTURER") and info.manufacturer_id == party_id:
+            if side in (None, "HOLDER") and info.holder_id == party_id or side in (None, "MANUFACTURER") and info.manufacturer_id == party_id:
                 out.append(info.agreement_id)
         return sorted(out)
 
@@ -103,11 +101,16 @@ class ReadModel(LedgerFold):
     def approvals(self, agreement_ids: Iterable[str]) -> list[Item]:
         return sorted((i for a in agreement_ids for i in self.items_of(a) if i.awaiting_decision()), key=_due_key)
 
+    def capa_approvals(self, agreement_ids: Iterable[str]) -> list[Item]:
+        """Deviations whose proposed CAPA waits for the holder's approval (Art. 5)."""
+        return sorted((i for a in agreement_ids for i in self.items_of(a, "deviation") if i.awaiting_capa_approval()),
+                      key=_due_key)
+
     def acknowledgements(self, agreement_ids: Iterable[str], side: str) -> list[Item]:
         """Items waiting for `side` to confirm receipt; changes and co-line notices waiting for the
         holder's decision or feedback are listed there instead (answering them acknowledges them)."""
         def waiting(item: Item) -> bool:
-            if side == "HOLDER" and (item.awaiting_decision() or item.awaiting_feedback()):
+            if side == "HOLDER" and (item.awaiting_decision() or item.awaiting_feedback() or item.awaiting_capa_approval()):
                 return False
             return item.awaiting_acknowledgement(side)
         return sorted((i for a in agreement_ids for i in self.items_of(a) if waiting(i)), key=_due_key)
@@ -153,6 +156,12 @@ class ReadModel(LedgerFold):
         out.sort(key=lambda r: (order[r.status], -r.batch.last_seq))
         return out
 
+    def readiness_of(self, item: Item) -> BatchReadiness | None:
+        """A batch release item's readiness for market release (Art. 12); None for other items."""
+        if item.category != "batch_release" or (item.agreement_id, item.batch_no or "") not in self.batches:
+            return None
+        return next((r for r in self.batch_readiness(item.agreement_id) if r.batch.batch_no == item.batch_no), None)
+
     def active_directives(self, agreement_id: str) -> list[Entry]:
         return list(self.directives.get(agreement_id, {}).values())
 
@@ -176,4 +185,4 @@ class ReadModel(LedgerFold):
 
 def _due_key(item: Item) -> tuple:
     due = item.next_due()
-    return (due.due_at if due and due.due_at else datetime.max.replace(tzinfo=timezone.utc), item.item_ref)
+    return (due.due_at if due and due.due_at else datetime.max.replace(tzinfo=UTC), item.item_ref)

@@ -3,15 +3,23 @@ small helpers the handlers share (URLs, redirects, the logged-in user, the langu
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from aiohttp import web
 
 from agents.web.dashboard.folding import summarize
-from agents.web.dashboard.i18n import (DEFAULT_LANGUAGE, LANGUAGES, Translator, format_local, language_from_header,
-                                   normalize_language, zone_label)
+from agents.web.dashboard.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    Translator,
+    format_local,
+    format_offset,
+    language_from_header,
+    normalize_language,
+    zone_label,
+)
 from agents.web.dashboard.items import _ts
 from agents.web.dashboard.security import CSRF_FIELD, LANG_COOKIE, SESSION, USER
 from agents.web.dashboard.state import DASHBOARD
@@ -26,16 +34,6 @@ def _item_url(agreement_id: str, item_ref: str) -> str:
 
 def _agreement_url(agreement_id: str) -> str:
     return f"/agreements/{quote(agreement_id, safe='')}"
-
-
-def _safe_next(target: str | None) -> str:
-    """Only local paths: never redirect to another site after login or a language switch."""
-    if not target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def _redirect(location: str) -> web.Response:
@@ -62,7 +60,7 @@ def _show(value: Any) -> str:
 
 
 def _iso(moment: datetime | None) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
 def render(request: web.Request, name: str, context: dict | None = None, status: int = 200) -> web.Response:
@@ -76,6 +74,10 @@ def render(request: web.Request, name: str, context: dict | None = None, status:
         return format_local(moment, dash.timezone_of(agreement_id) if agreement_id else dash.settings.default_timezone,
                             seconds=seconds)
 
+    def local_offset(moment: datetime | str | None, agreement_id: str | None = None) -> str:
+        zone = dash.timezone_of(agreement_id) if agreement_id else dash.settings.default_timezone
+        return format_offset(_ts(moment), zone)
+
     def countdown(due: datetime | None) -> str:
         if due is None:
             return "—"
@@ -85,9 +87,10 @@ def render(request: web.Request, name: str, context: dict | None = None, status:
     values = {
         "t": t, "lang": lang, "other_lang": "en" if lang == "zh" else "zh", "user": user, "now": now,
         "csrf_token": request[SESSION]["csrf"], "csrf_field": CSRF_FIELD, "local": local, "iso": _iso,
+        "local_offset": local_offset,
         "countdown": countdown, "item_url": _item_url, "agreement_url": _agreement_url,
         "zone_label": lambda tz: zone_label(tz, now), "path": request.path_qs,
-        "seq": dash.seq_of(dash.visible(user)) if user is not None else 0,
+        "position": dash.position_of(dash.visible(user)) if user is not None else 0,
         "client_strings": json.dumps(t.client_strings(), ensure_ascii=False),
         "stream_url": None, "nav": None,
         "ts": _ts, "summarize": summarize, "show": _show,

@@ -1,8 +1,10 @@
-"""Sessions, CSRF, login rate limiting and security headers for the dashboard (aiohttp middlewares).
+"""Sessions, CSRF and security headers for the dashboard (aiohttp middlewares).
 
-- Sessions: the cookie holds ``{sid, csrf, u?, iat}`` signed with itsdangerous (HMAC-SHA256 over a
-  server secret, timestamped: older than `session_max_age_s` is refused). Nothing secret is in it,
-  and the user is re-read from the store at every request, so disabling a user ends their session.
+- Sessions: the cookie holds ``{sid, csrf, u?}`` signed with itsdangerous (HMAC-SHA256 over a
+  server secret, timestamped: older than `session_max_age_s` is refused). Nothing secret is in it.
+  A logged-in session is also a row of the server-side `SessionStore`: the middleware believes the
+  cookie only while that row is alive, so logging out, changing the password or disabling the user
+  ends it at once, and a copied cookie stops working. The user is re-read at every request.
   The cookie is HttpOnly, SameSite=Lax (links from escalation e-mails still open the page; no
   cross-site POST carries it), Path=/, and Secure when the dashboard is served over HTTPS.
   A login issues a new session id and CSRF token (no session fixation).
@@ -10,23 +12,21 @@
   the form field ``csrf_token`` or the header ``X-CSRF-Token``, and, when the browser sends an
   ``Origin``, come from this site. Anonymous visitors get a session too, so the login form is
   protected as well.
-- Login rate limit: failures are counted per user name and per client address in a sliding window;
-  past the limit, logins are refused with 429 and Retry-After until the window has moved on.
 - Headers: a strict Content-Security-Policy (no inline script), no framing, no sniffing, no
   referrer to other sites, and no caching of pages.
+
+Login rate limiting and the client's address are in `agents.web.dashboard.throttle`.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 SESSION_COOKIE = "qbus_session"
 LANG_COOKIE = "qbus_lang"
@@ -65,58 +65,21 @@ class SessionCodec:
             return None
         try:
             data = self._serializer.loads(text, max_age=self.max_age_s)
-        except (BadSignature, SignatureExpired):
+        except BadData:  # forged, expired or garbled
             return None
         return data if isinstance(data, dict) and data.get("sid") and data.get("csrf") else None
 
 
-def new_session(username: str | None = None) -> dict:
-    session = {"sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(32)}
+def new_session(username: str | None = None, sid: str | None = None) -> dict:
+    """A session: anonymous, or `username`'s with the id their `SessionStore` row was given."""
+    session = {"sid": sid or secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(32)}
     if username:
         session["u"] = username
-        session["iat"] = int(time.time())
     return session
 
 
 def cookie_options(secure: bool, max_age_s: int) -> dict[str, Any]:
     return {"httponly": True, "samesite": "Lax", "secure": secure, "path": "/", "max_age": max_age_s}
-
-
-class RateLimiter:
-    """Sliding-window failure counter: at most `max_failures` per key within `window_s` seconds."""
-
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic):
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str) -> deque[float]:
-        now = self.clock()
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after(self, *keys: str) -> int:
-        """Seconds until any of these keys may try again (0: may try now)."""
-        wait = 0.0
-        for key in keys:
-            times = self._recent(key)
-            if len(times) >= self.max_failures:
-                wait = max(wait, times[len(times) - self.max_failures] + self.window_s - self.clock())
-        return int(wait) + 1 if wait > 0 else 0
-
-    def failure(self, *keys: str) -> None:
-        for key in keys:
-            self._recent(key).append(self.clock())
-        if len(self._failures) > 10_000:  # forget idle keys so a flood cannot grow this without bound
-            for key in [k for k, v in self._failures.items() if not v]:
-                del self._failures[key]
-
-    def success(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 def csrf_token_matches(session: dict | None, submitted: str | None) -> bool:
@@ -141,9 +104,11 @@ def same_origin(request: web.Request) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def session_middleware(codec: SessionCodec, secure_cookie: bool, load_user: Callable[[str], Any]):
+def session_middleware(codec: SessionCodec, secure_cookie: bool, load_user: Callable[[str], Any],
+                       session_alive: Callable[[str, str], bool]):
     """Puts ``request[SESSION]`` (always) and ``request[USER]`` (or None) on every request; writes
-    the cookie back when the session is new or was replaced (``request[SESSION_CHANGED] = True``)."""
+    the cookie back when the session is new or was replaced (``request[SESSION_CHANGED] = True``).
+    `session_alive(sid, username)` is the server-side store's word on a logged-in cookie."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -153,9 +118,9 @@ def session_middleware(codec: SessionCodec, secure_cookie: bool, load_user: Call
             session = new_session()
         user = None
         if session.get("u"):
-            user = load_user(session["u"])
-            if user is None or user.disabled:
-                # The account is gone or disabled: the session ends now.
+            user = load_user(str(session["u"]))
+            if user is None or user.disabled or not session_alive(str(session["sid"]), user.username):
+                # Logged out, password changed, account disabled or gone: the session ends now.
                 session, fresh, user = new_session(), True, None
         request[SESSION] = session
         request[USER] = user
@@ -222,9 +187,3 @@ def _headers(response: web.StreamResponse, request: web.Request) -> None:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
-
-
-def client_address(request: web.Request) -> str:
-    """The peer address (a proxy in front must be trusted explicitly; X-Forwarded-For is not read)."""
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return str(peer[0]) if peer else "unknown"

@@ -1,7 +1,9 @@
 """The dashboard's settings, read from QBUS_DASHBOARD_* environment variables.
 
 Where it keeps its files follows the bus's ``state_dir`` (`DashboardSettings.for_bus`): the users
-database, the session secret and the signing key live beside the ledger unless set here.
+database (users, sessions, personal signing keys), the session secret, the dashboard's signing key
+and the users' public keys (``dashboard-user-keys.json``, for the bus) live beside the ledger unless
+set here.
 """
 from __future__ import annotations
 
@@ -26,15 +28,21 @@ class DashboardSettings(BaseSettings):
     session_max_age_s: int = Field(12 * 3600, description="A session ends this long after login.")
     poll_interval_s: float = Field(0.5, description="How often the ledger is read for new records.")
     heartbeat_s: float = Field(15.0, description="Keep-alive comment interval on live streams.")
-    login_max_failures: int = Field(5, description="Failed logins allowed per user name and per address ...")
+    user_keys: Path | None = Field(None, description="Public keys of the users' personal signing keys, for the bus to "
+                                   "verify decisions; default state_dir/dashboard-user-keys.json (written).")
+    login_max_failures: int = Field(5, description="Wrong passwords allowed per (user name, client address) ...")
+    login_max_failures_per_address: int = Field(50, description="... and per client address over all user names ...")
     login_window_s: float = Field(300.0, description="... within this many seconds.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or networks of reverse proxies "
+                                       "whose X-Forwarded-For is believed, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"].")
+    signature_draft_ttl_s: float = Field(900.0, description="How long a decision under review may wait for its signature.")
     due_soon_hours: float = Field(24.0, description="An open obligation due within this many hours is 'due soon'.")
     default_timezone: str = Field("Asia/Shanghai", description="Time zone of agreements with no agreement file.")
     api_max_wait_s: float = Field(30.0, description="Longest long-poll wait of the subscriber API.")
     api_page_limit: int = Field(1000, description="Most records one subscriber API call returns.")
 
     @classmethod
-    def for_bus(cls, bus_settings, **overrides) -> "DashboardSettings":
+    def for_bus(cls, bus_settings, **overrides) -> DashboardSettings:
         """Dashboard settings whose files default to the bus's state_dir."""
         values = {"state_dir": bus_settings.state_dir}
         values.update(overrides)
@@ -43,6 +51,10 @@ class DashboardSettings(BaseSettings):
     @property
     def users_path(self) -> Path:
         return self.users_db or self.state_dir / "dashboard-users.db"
+
+    @property
+    def user_keys_path(self) -> Path:
+        return self.user_keys or self.state_dir / "dashboard-user-keys.json"
 
     @property
     def signing_key_path(self) -> Path:

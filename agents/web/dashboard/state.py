@@ -18,11 +18,14 @@ from aiohttp import web
 
 from agents.web.dashboard import actions
 from agents.web.dashboard.agreementinfo import AgreementInfo
+from agents.web.dashboard.credentials import Credentials
+from agents.web.dashboard.decisions import DraftBook
 from agents.web.dashboard.hub import Hub
 from agents.web.dashboard.items import Item
 from agents.web.dashboard.readmodel import ReadModel
-from agents.web.dashboard.security import RateLimiter, SessionCodec
+from agents.web.dashboard.security import SessionCodec
 from agents.web.dashboard.settings import DashboardSettings
+from agents.web.dashboard.throttle import ClientAddress, LoginThrottle
 from agents.web.dashboard.users import User, UserStore
 
 POLL_BATCH = 5000
@@ -40,7 +43,10 @@ class Dashboard:
     export: Callable[..., Any] | None
     hub: Hub = field(default_factory=Hub)
     pending: dict[str, actions.SentAction] = field(default_factory=dict)
-    limiter: RateLimiter | None = None
+    credentials: Credentials | None = None   # users, their signing keys and their sessions, kept together
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    address_of: ClientAddress = field(default_factory=ClientAddress)
+    drafts: DraftBook = field(default_factory=DraftBook)
     codec: SessionCodec | None = None
     templates: jinja2.Environment | None = None
     last_tick: datetime | None = None
@@ -62,9 +68,19 @@ class Dashboard:
     def side_in(self, user: User, agreement_id: str) -> str | None:
         return self.model.role_in(user.party_id, agreement_id)
 
-    def seq_of(self, agreement_ids: Iterable[str]) -> int:
-        """The last ledger seq of these agreements (what a tenant may know of the ledger's position)."""
-        return max((self.model.agreements[a].last_seq for a in agreement_ids if a in self.model.agreements), default=0)
+    @property
+    def keys(self):
+        return self.credentials.keys
+
+    @property
+    def sessions(self):
+        return self.credentials.sessions
+
+    def position_of(self, agreement_ids: Iterable[str]) -> int:
+        """How far these agreements' records go: the sum of their chain lengths. It grows with every
+        record of theirs and with nothing else, so it tells a tenant nothing of other tenants (Art. 10),
+        unlike the ledger's global seq."""
+        return sum(self.model.agreements[a].last_chain_seq for a in set(agreement_ids) if a in self.model.agreements)
 
     def timezone_of(self, agreement_id: str) -> str:
         info = self.model.agreements.get(agreement_id)
@@ -76,10 +92,13 @@ class Dashboard:
         changed: set[str] = set()
         while True:
             since = self.model.last_seq
-            records = await asyncio.to_thread(lambda: list(islice(self.ledger.iter(since=since), POLL_BATCH)))
+            records = await asyncio.to_thread(self._read_after, since)
             changed |= self.model.apply_all(records)
             if len(records) < POLL_BATCH:
                 return changed
+
+    def _read_after(self, since: int) -> list:
+        return list(islice(self.ledger.iter(since=since), POLL_BATCH))
 
     async def poll_once(self) -> set[str]:
         changed = await self.catch_up()

@@ -36,3 +36,38 @@ def test_demo_users_are_printed_with_their_logins(tmp_path, capsys):
     assert main(["users", "demo", "--users-db", str(tmp_path / "users.db")]) == 0
     out = capsys.readouterr().out
     assert "login qa.a" in out and "login qa.b" in out and "HOLDER-B" in out
+
+
+def test_users_passwd_sets_a_new_password_and_ends_the_users_sessions(tmp_path, monkeypatch, capsys):
+    from agents.web.dashboard.personal_keys import PersonalKeys
+    from agents.web.dashboard.sessions import SessionStore
+
+    db = tmp_path / "users.db"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    main(["users", "add", "wang.fang", "--party", "HOLDER-A", "--role", "holder_head", "--password-stdin",
+          "--users-db", str(db)])
+    sid = SessionStore(db).start("wang.fang", 3600)
+    old_key = PersonalKeys(db, None, UserStore(db).hasher).unlock("wang.fang", "a long enough password").key_id
+    # The operator resets the password (the user forgot theirs).
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long password\n"))
+    assert main(["users", "passwd", "wang.fang", "--password-stdin", "--users-db", str(db)]) == 0
+    assert "sessions have ended" in capsys.readouterr().out
+    assert not SessionStore(db).alive(sid, "wang.fang")
+    assert UserStore(db).authenticate("wang.fang", "another long password") is not None
+    assert UserStore(db).authenticate("wang.fang", "a long enough password") is None
+    # The old key (sealed under the old password) signs nothing more; the next signature gets a new one.
+    assert PersonalKeys(db, None).key_id("wang.fang") is None
+    assert PersonalKeys(db, None).unlock("wang.fang", "another long password").key_id != old_key
+    assert main(["users", "passwd", "nobody", "--generate", "--users-db", str(db)]) == 1
+
+
+def test_users_disable_ends_the_users_sessions_at_once(tmp_path, monkeypatch):
+    from agents.web.dashboard.sessions import SessionStore
+
+    db = tmp_path / "users.db"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    main(["users", "add", "zhang.min", "--party", "HOLDER-A", "--role", "holder_qa", "--password-stdin",
+          "--users-db", str(db)])
+    sid = SessionStore(db).start("zhang.min", 3600)
+    assert main(["users", "disable", "zhang.min", "--users-db", str(db)]) == 0
+    assert not SessionStore(db).alive(sid, "zhang.min")

@@ -42,7 +42,8 @@
   if (!streamUrl || !window.EventSource) return;
   var status = document.getElementById("live-status");
   var banner = document.getElementById("live-banner");
-  var renderedSeq = parseInt(body.getAttribute("data-seq") || "0", 10);
+  // The position is the sum of the page's agreements' chain lengths: it only ever grows.
+  var renderedPosition = parseInt(body.getAttribute("data-position") || "0", 10);
   var inflight = false, again = false;
 
   function setStatus(state) {
@@ -88,12 +89,12 @@
   source.addEventListener("hello", function (event) {
     setStatus("live");
     try {
-      var seq = JSON.parse(event.data).seq;
-      if (seq > renderedSeq) { renderedSeq = seq; refresh(); }  // missed something while away
+      var position = JSON.parse(event.data).position;
+      if (position > renderedPosition) { renderedPosition = position; refresh(); }  // missed something while away
     } catch (e) { /* ignore */ }
   });
   source.addEventListener("change", function (event) {
-    try { renderedSeq = Math.max(renderedSeq, JSON.parse(event.data).seq); } catch (e) { /* ignore */ }
+    try { renderedPosition = Math.max(renderedPosition, JSON.parse(event.data).position); } catch (e) { /* ignore */ }
     refresh();
   });
   source.onopen = function () { setStatus("live"); };

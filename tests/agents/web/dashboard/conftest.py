@@ -8,11 +8,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from agents.record.ledger import open_ledger
 from agents.web.dashboard.app import DASHBOARD, create_app
 from agents.web.dashboard.settings import DashboardSettings
 from agents.web.dashboard.users import Role, UserStore
 from schemas import default_schemas
-from agents.record.ledger import open_ledger
 from streams.validation import validate_event
 
 PASSWORD = "correct horse battery"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from schemas import default_schemas
 
@@ -28,11 +28,11 @@ SOURCES = {
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _example(category: str) -> dict:
@@ -118,8 +118,7 @@ def later(hours: float) -> datetime:
 
 def agreements():
     """The two agreements as files would give them (from the shipped template): names, titles, products."""
-    from agents.core.agreements import DEFAULT_TEMPLATE
-    from agents.core.agreements import AgreementSet
+    from agents.core.agreements import DEFAULT_TEMPLATE, AgreementSet
     from agents.core.agreements.lint import agreement_from_yaml
 
     template = DEFAULT_TEMPLATE.read_text(encoding="utf-8")

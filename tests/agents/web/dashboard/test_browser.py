@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import expect
 
+from agents.record.ledger import open_ledger
 from agents.web.dashboard.actions import DashboardSigner
-from agents.web.dashboard.app import create_app
+from agents.web.dashboard.app import DASHBOARD, create_app
 from agents.web.dashboard.settings import DashboardSettings
 from agents.web.dashboard.users import Role, UserStore
-from agents.record.ledger import open_ledger
 from streams.publisher import Publisher
-from streams.signing import KeyRegistry, verify_event
+from streams.signing import KeyRegistry, verify_decision, verify_event
 from tests.agents.web.dashboard.conftest import PASSWORD
 from tests.agents.web.dashboard.factory import A, B, agreements, escalation, event, later, obligation
 from tests.agents.web.dashboard.server import ServerThread
@@ -38,6 +38,12 @@ def seed(ledger) -> None:
                                               "PK-1; no mix-up found. 包装线换标签卷未记录清场。"})
     dev_closed = event("deviation", "reported", A, "DEV-2026-0031", classification="MINOR", at=later(-200))
     change = event("change", "proposed", A, "CHG-2026-0015", at=later(-6))
+    # Changes the signature tests decide on, one each.
+    more_changes = [event("change", "proposed", A, ref, at=later(-5),
+                          payload={"description": f"{what} 变更", "rationale": "supplier consolidation"})
+                    for ref, what in (("CHG-2026-0016", "New gelatin capsule shell supplier."),
+                                      ("CHG-2026-0017", "Second blister line for 500 mg capsules."),
+                                      ("CHG-2026-0018", "Revised in-process fill-weight limits."))]
     oos = event("oos_oot", "reported", A, "OOS-2026-0007", batch_no="2611-07", at=later(-4))
     qv = event("qualification_validation", "planned", A, "QV-2026-0011", classification=None, at=later(-30))
     rs = event("retention_stability", "study_started", A, "STB-2026-0003", classification=None, at=later(-50))
@@ -70,6 +76,7 @@ def seed(ledger) -> None:
         release, release_07, coline,
         event("holder_audit", "performed", A, "AUD-2026-0004", by="HOLDER", classification=None, at=later(-90)),
         event("deviation", "reported", B, "DEV-2026-0042", at=later(-5)),   # holder B's own item of the same ref
+        *more_changes,
     ]
     ledger.append(records)
 
@@ -92,7 +99,7 @@ def world(tmp_path_factory, bus_settings, topics):
     settings = DashboardSettings(state_dir=tmp, secret_key="b" * 48, poll_interval_s=0.2, heartbeat_s=5,
                                  sign_events=True)
     server = ServerThread(lambda: create_app(settings, ledger, publisher, users, agreements=agreements())).start()
-    yield SimpleNamespace(url=server.url, ledger=ledger, signer=signer, server=server)
+    yield SimpleNamespace(url=server.url, ledger=ledger, signer=signer, server=server, settings=settings)
     server.stop()
     publisher.close()
     ledger.close()
@@ -158,35 +165,102 @@ def test_overdue_item_appears_live_after_it_is_recorded(page_as, world, artifact
     page.screenshot(path=str(artifacts_dir / "dashboard-overview.png"), full_page=True)
 
 
-def test_approving_a_change_publishes_the_approval_on_the_bus(page_as, world, read_topic, topics, artifacts_dir):
+def decide(page, meaning: str, reason: str = "") -> None:
+    """On an item page: state the decision and go to the review page."""
+    page.check(f"[data-testid=meaning-{meaning.lower()}]")
+    page.fill("form[data-testid=decide-form] textarea[name=reason]", reason)
+    page.click("[data-testid=decide]")
+
+
+def sign(page, password: str = PASSWORD) -> None:
+    page.fill("[data-testid=sign-password]", password)
+    page.click("[data-testid=sign]")
+
+
+def pending_on(world, item_ref: str) -> list:
+    """What the dashboard has sent on this item and the ledger has not recorded yet."""
+    return [p for p in list(world.server.app[DASHBOARD].pending.values()) if p.item_ref == item_ref]
+
+
+def published(read_topic, topics, item_ref: str) -> list[dict]:
+    """The holder's decisions on this item's change intake topic, in order (waits for the first)."""
+    reader = read_topic(topics.intake("change"))
+    found = reader.collect(lambda rs: len(rs) >= 1, timeout=20, where=lambda r: r.value is not None and
+                           r.value["item_ref"] == item_ref and r.value["source"]["system"] == "DASHBOARD")
+    return [r.value for r in found]
+
+
+def test_an_approval_is_reviewed_signed_with_the_password_and_shown_as_a_signature(page_as, world, read_topic, topics,
+                                                                                   artifacts_dir):
     page = page_as("head.a")
     page.goto(world.url + f"/agreements/{A}/items/CHG-2026-0015")
     page.screenshot(path=str(artifacts_dir / "dashboard-item-change.png"), full_page=True)
-    page.fill("textarea[name=conditions]", "Dissolution comparison against 3 historical batches; first three "
-                                           "batches on ongoing stability (Art. 11).")
-    page.click("[data-testid=approve]")
+    conditions = "Dissolution comparison against 3 historical batches; first three batches on ongoing stability (Art. 11)."
+    decide(page, "APPROVED", conditions)
+    # The review page shows what the signature covers; nothing is on the bus yet.
+    review = page.locator("[data-testid=what-is-signed]").inner_text()
+    assert "Approved" in review and "王芳 Wang Fang" in review and "head.a" in review and conditions in review
+    assert "change.approved" in review and "CHG-2026-0015" in review
+    page.screenshot(path=str(artifacts_dir / "dashboard-confirm.png"), full_page=True)
+    sign(page)
     page.wait_for_selector("[data-testid=sent-notice]")
-    assert page.locator("[data-testid=approve]").count() == 0
-    # The approval is on the change intake topic, in the approver's name, signed by the dashboard.
-    reader = read_topic(topics.intake("change"))
-    found = reader.collect(lambda rs: len(rs) >= 1, timeout=20, where=lambda r: r.value is not None and
-                           r.value["item_ref"] == "CHG-2026-0015" and r.value["event_type"] == "change.approved")
-    assert found, "change.approved never reached qc.intake.change"
-    approval = found[0].value
-    assert approval["agreement_id"] == A and approval["holder_id"] == "HOLDER-A"
-    assert approval["source"]["user"] == "王芳 Wang Fang <head.a>"
-    assert approval["source"]["system"] == "DASHBOARD" and approval["source"]["party_role"] == "HOLDER"
-    assert approval["payload"]["decision_reason"].startswith("Dissolution comparison")
-    registry = KeyRegistry()
-    registry.register("qbus-dashboard", world.signer.key_id, world.signer.private_key.public_key())
-    assert verify_event(approval, registry, ["qbus-dashboard"]).code == "SIGNED"
-    # When the bus has recorded it, the item page shows the approval in the lifecycle, live.
+    assert page.locator("[data-testid=decide]").count() == 0
+    # On the bus: the approval in the approver's name, signed by the dashboard and by the person's own key.
+    (approval,) = published(read_topic, topics, "CHG-2026-0015")
+    assert approval["event_type"] == "change.approved" and approval["holder_id"] == "HOLDER-A"
+    assert approval["source"]["user"] == "王芳 Wang Fang <head.a>" and approval["source"]["party_role"] == "HOLDER"
+    assert approval["payload"]["decision_reason"] == conditions
+    dashboard_keys = KeyRegistry()
+    dashboard_keys.register("qbus-dashboard", world.signer.key_id, world.signer.private_key.public_key())
+    assert verify_event(approval, dashboard_keys, ["qbus-dashboard"]).code == "SIGNED"
+    people = KeyRegistry.load(world.settings.state_dir / "dashboard-user-keys.json")
+    assert verify_decision(approval, people).ok
+    assert approval["esignature"]["meaning"] == "APPROVED" and approval["esignature"]["authentication"] == "password"
+    # Once the bus has recorded it, the item page shows the signature block, live.
     world.ledger.append([approval])
-    page.wait_for_selector("[data-event-type='change.approved']", timeout=LIVE_TIMEOUT_MS)
-    assert page.locator("[data-testid=sent-notice]").count() == 0
-    entry = page.locator("[data-event-type='change.approved']").inner_text()
-    assert "Wang Fang" in entry and "HOLDER-A" in entry
+    page.wait_for_selector("[data-testid=signature-block]", timeout=LIVE_TIMEOUT_MS)
+    block = page.locator("[data-testid=signature-block]").inner_text()
+    assert "王芳 Wang Fang" in block and "Approved" in block and conditions in block and "+08:00" in block
+    assert approval["esignature"]["key_id"] in block and "verified" in block
+    page.locator("[data-testid=signatures]").screenshot(path=str(artifacts_dir / "dashboard-signature-block.png"))
     page.screenshot(path=str(artifacts_dir / "dashboard-item.png"), full_page=True)
+    # The same, in Chinese; and a rejection's review page, left unsigned.
+    page.click("[data-testid=switch-language]")
+    page.wait_for_selector("text=电子签名")
+    assert "批准" in page.locator("[data-testid=signature-block]").inner_text()
+    page.locator("[data-testid=signatures]").screenshot(path=str(artifacts_dir / "dashboard-signature-block-zh.png"))
+    page.goto(world.url + f"/agreements/{A}/items/CHG-2026-0018")
+    decide(page, "REJECTED", "未提供与历史批次的对比数据。")
+    assert "拒绝" in page.locator("[data-testid=what-is-signed]").inner_text()
+    page.screenshot(path=str(artifacts_dir / "dashboard-confirm-zh.png"), full_page=True)
+    page.click("[data-testid=cancel]")
+    page.click("[data-testid=switch-language]")
+    page.wait_for_selector("text=Overview")
+
+
+def test_a_wrong_password_signs_nothing(page_as, world, read_topic, topics):
+    page = page_as("qa.a")
+    page.goto(world.url + f"/agreements/{A}/items/CHG-2026-0017")
+    decide(page, "APPROVED", "as proposed")
+    sign(page, "not my password at all")
+    assert "Wrong password: nothing was signed or sent." in page.inner_text("[data-testid=sign-error]")
+    assert not pending_on(world, "CHG-2026-0017")
+    # The right password then signs; it is the only decision on the bus for this change (a refused
+    # one would have come first: one item, one partition, in order).
+    sign(page)
+    page.wait_for_selector("[data-testid=sent-notice]")
+    sent_id = page.url.split("sent=")[1]
+    decisions = published(read_topic, topics, "CHG-2026-0017")
+    assert [d["event_id"] for d in decisions] == [sent_id]
+
+
+def test_a_rejection_without_a_reason_is_refused(page_as, world):
+    page = page_as("qa.a")
+    page.goto(world.url + f"/agreements/{A}/items/CHG-2026-0016")
+    decide(page, "REJECTED", "")
+    assert "A reason is required to reject a change." in page.inner_text("[data-testid=action-error]")
+    assert page.locator("[data-testid=confirm]").count() == 0 and page.locator("[data-testid=decide]").count() == 1
+    assert not pending_on(world, "CHG-2026-0016")
 
 
 def test_switching_to_chinese_is_remembered(page_as, world, artifacts_dir):

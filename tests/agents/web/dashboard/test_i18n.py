@@ -1,10 +1,9 @@
 """Chinese and English labels: complete for every category and action the schemas define."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.web.dashboard.i18n import (ACTIONS, CATEGORIES, TEXT, Translator, format_local, format_span,
-                                   language_from_header)
+from agents.web.dashboard.i18n import ACTIONS, CATEGORIES, TEXT, Translator, format_local, format_span, language_from_header
 from schemas import default_schemas
 
 
@@ -36,5 +35,5 @@ def test_spans_and_local_times():
     assert format_span(timedelta(hours=26, minutes=5)) == "1 d 2 h"
     assert format_span(timedelta(minutes=-45)) == "45 m"
     assert format_span(timedelta(hours=3, minutes=59), "zh") == "3小时59分钟"
-    moment = datetime(2026, 11, 20, 8, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
     assert format_local(moment, "Asia/Shanghai") == "2026-11-20 16:30"

@@ -221,3 +221,21 @@ def test_a_change_waiting_for_decision_is_listed_once(fold):
     assert model.acknowledgements([A], "HOLDER") == []
     # The queue row carries the earliest deadline: the acknowledgement, due in 2 h.
     assert model.approvals([A])[0].next_due().kind == "ACKNOWLEDGE"
+
+
+def test_an_event_delivered_twice_is_shown_once(fold, ledger):
+    from dataclasses import replace
+
+    dev = event("deviation", "reported", item_ref="DEV-TWICE")
+    model = fold(dev)
+    (stored,) = [r for r in ledger.iter() if r.item_ref == "DEV-TWICE"]
+    # The same event again at a later position (a redelivery the ledger did not catch).
+    model.apply(replace(stored, seq=stored.seq + 1000, chain_seq=stored.chain_seq + 1))
+    assert [e.event_id for e in model.item(A, "DEV-TWICE").entries] == [dev["event_id"]]
+    assert model.last_seq == stored.seq + 1000
+
+
+def test_chain_positions_map_to_ledger_positions(fold):
+    model = fold(event("deviation", "reported", A), event("deviation", "reported", B), event("change", "proposed", A))
+    assert [model.seq_at(A, n) for n in (0, 1, 2, 9)] == [0, 1, 3, 3]
+    assert model.agreements[A].last_chain_seq == 2 and model.agreements[B].last_chain_seq == 1

@@ -70,8 +70,8 @@ def test_token_is_shown_once_and_stored_as_a_hash(users, tmp_path):
 
 
 def test_demo_users_get_fresh_passwords_each_time(users):
-    first = dict((u.username, p) for u, p in ensure_demo_users(users))
-    second = dict((u.username, p) for u, p in ensure_demo_users(users))
+    first = {u.username: p for u, p in ensure_demo_users(users)}
+    second = {u.username: p for u, p in ensure_demo_users(users)}
     assert set(first) == set(second) and {"qa.a", "qa.b", "qa.cmox", "auditor.a"} <= set(first)
     assert all(first[name] != second[name] for name in first)
     assert users.authenticate("qa.b", second["qa.b"]).party_id == "HOLDER-B"

@@ -1,0 +1,170 @@
+"""Labels of what the bus records, in English and Chinese: categories, event actions, obligation
+kinds, roles, states and signature meanings (each entry is ``(english, chinese)``).
+
+Category labels follow the wording of NMPA Announcement No. 134 of 2025 (Art. 7) as QA staff use it
+(偏差, 变更, 超标/超趋势 ...). Event actions are labelled per action word, so a label exists for every
+`<category>.<action>` in the schemas (tests/agents/web/dashboard/test_i18n.py checks that).
+"""
+from __future__ import annotations
+
+# The eight Art. 7 categories, then the other lists the overview shows (Arts. 8, 12, 13).
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "deviation": ("Deviation", "偏差"),
+    "change": ("Change", "变更"),
+    "oos_oot": ("OOS/OOT", "超标/超趋势"),
+    "qualification_validation": ("Qualification & validation", "确认与验证"),
+    "retention_stability": ("Retention & stability", "留样与稳定性"),
+    "pharmacovigilance": ("Pharmacovigilance", "药物警戒"),
+    "regulatory_inspection": ("Regulatory inspection", "监管检查"),
+    "adverse_credit": ("Adverse credit record", "不良信用记录"),
+    "batch_release": ("Batch release", "批放行"),
+    "coline_change": ("Co-line change", "共线生产变化"),
+    "holder_audit": ("Holder audit", "持有人审核"),
+    "technical_transfer_issue": ("Technical transfer", "技术转移"),
+    "periodic_review": ("Periodic review", "定期回顾"),
+    "production": ("Production", "生产状态"),
+    "licence": ("Licence", "许可证"),
+    "agreement": ("Quality agreement", "质量协议"),
+    "obligation": ("Obligation", "时限义务"),
+    "escalation": ("Escalation", "升级"),
+    "finding": ("Compliance finding", "合规发现"),
+    "directive": ("Directive", "指令"),
+    "delivery": ("Notification", "通知投递"),
+}
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    "acknowledged": ("acknowledged", "已确认收到"),
+    "agreed": ("agreed", "已达成一致"),
+    "approved": ("approved", "已批准"),
+    "attempted": ("delivery attempted", "尝试投递"),
+    "breach_recorded": ("breach recorded", "记录违约"),
+    "breached": ("overdue", "已逾期"),
+    "cancellation_applied": ("cancellation applied for", "已申请注销"),
+    "cancelled": ("cancelled", "已取消"),
+    "capa_approved": ("CAPA approved", "CAPA已批准"),
+    "capa_proposed": ("CAPA proposed", "已提出CAPA"),
+    "capa_submitted": ("CAPA submitted", "已提交CAPA"),
+    "category_b_applied": ("Category B applied for", "已申请B类许可"),
+    "category_b_granted": ("Category B granted", "已获B类许可"),
+    "change_recorded": ("change recorded", "变更已备案"),
+    "classified": ("classified", "已分级"),
+    "closed": ("closed", "已关闭"),
+    "confirmed": ("confirmed", "已确认"),
+    "corrected": ("corrected", "已更正"),
+    "delivered": ("delivered", "已送达"),
+    "escalated": ("escalated", "已升级"),
+    "executed": ("executed", "已执行"),
+    "factory_released": ("released by QP", "质量受权人已放行"),
+    "failed": ("delivery failed", "投递失败"),
+    "feedback_given": ("feedback given", "已反馈"),
+    "finding_reported": ("finding reported", "已报告缺陷"),
+    "gmp_inspection_failed": ("GMP inspection failed", "GMP检查未通过"),
+    "gmp_inspection_passed": ("GMP inspection passed", "GMP检查通过"),
+    "implemented": ("implemented", "已实施"),
+    "invalidated": ("invalidated", "已判定无效"),
+    "investigation_reported": ("investigation reported", "已报告调查结果"),
+    "investigation_updated": ("investigation updated", "调查已更新"),
+    "issued": ("issued", "已发出"),
+    "lifted": ("lifted", "已解除"),
+    "market_released": ("released to market", "已上市放行"),
+    "notified": ("notified", "已通知"),
+    "onsite_inspection_completed": ("on-site inspection completed", "现场检查已完成"),
+    "opened": ("opened", "已开启"),
+    "opinion_letter_issued": ("opinion letter issued", "已出具意见书"),
+    "performed": ("performed", "已实施"),
+    "phase1_concluded": ("phase 1 concluded", "第一阶段调查已结束"),
+    "planned": ("planned", "已计划"),
+    "product_quality_review_completed": ("product quality review completed", "产品质量回顾已完成"),
+    "proposed": ("proposed", "已提出"),
+    "raised": ("raised", "已提出"),
+    "recorded": ("recorded", "已记录"),
+    "rectification_completed": ("rectification completed", "整改已完成"),
+    "rejected": ("rejected", "已拒绝"),
+    "report_approved": ("report approved", "报告已批准"),
+    "report_issued": ("report issued", "报告已出具"),
+    "report_received": ("report received", "已收到报告"),
+    "reported": ("reported", "已报告"),
+    "request_sent": ("request sent", "已发出请求"),
+    "resolved": ("resolved", "已解决"),
+    "resumed": ("resumed", "已恢复"),
+    "revised": ("revised", "已修订"),
+    "risk_assessment_completed": ("risk assessment completed", "风险评估已完成"),
+    "sample_retained": ("sample retained", "已留样"),
+    "satisfied": ("done", "已完成"),
+    "signed": ("signed", "已签订"),
+    "started": ("started", "已开始"),
+    "study_completed": ("study completed", "研究已完成"),
+    "study_started": ("study started", "研究已开始"),
+    "suspended": ("suspended", "已暂停"),
+    "terminated": ("terminated", "已终止"),
+    "timepoint_result": ("time-point result", "时间点结果"),
+    "violation_recorded": ("violation recorded", "记录违规"),
+    "warning_raised": ("warning raised", "发出警告"),
+}
+
+# Whole event types whose category + action would read awkwardly.
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "batch_release.factory_released": ("Batch released by the QP", "质量受权人放行批次"),
+    "batch_release.market_released": ("Batch released to market", "批次上市放行"),
+    "obligation.opened": ("Deadline set", "时限已设定"),
+    "obligation.satisfied": ("Deadline met", "时限义务已完成"),
+    "obligation.breached": ("Deadline missed", "时限已逾期"),
+    "obligation.escalated": ("Deadline escalated", "时限已升级"),
+    "obligation.cancelled": ("Deadline cancelled", "时限已取消"),
+    "escalation.raised": ("Escalated", "已升级"),
+    "directive.issued": ("Directive issued", "已发出指令"),
+    "directive.lifted": ("Directive lifted", "指令已解除"),
+}
+
+OBLIGATION_KINDS: dict[str, tuple[str, str]] = {
+    "NOTIFY": ("Notify", "通知"),
+    "ACKNOWLEDGE": ("Acknowledge", "确认收到"),
+    "APPROVE": ("Approve or reject", "审批"),
+    "CLOSE": ("Close", "关闭"),
+    "SUBMIT": ("Submit", "提交"),
+    "PERFORM": ("Perform", "执行"),
+    "UNKNOWN": ("Act", "处理"),
+}
+
+ROLES: dict[str, tuple[str, str]] = {
+    "holder_qa": ("Holder QA", "持有人QA"),
+    "holder_head": ("Holder head of quality", "持有人质量负责人"),
+    "manufacturer_qa": ("Manufacturer QA", "受托生产企业QA"),
+    "qp": ("Qualified person", "质量受权人"),
+    "auditor": ("Auditor (read-only)", "审计员（只读）"),
+    "HOLDER": ("Holder", "持有人"),
+    "MANUFACTURER": ("Manufacturer", "受托方"),
+    "BUS": ("qbus", "qbus"),
+    "REGULATOR": ("Regulator", "监管部门"),
+    "UNKNOWN": ("—", "—"),
+}
+
+STATES: dict[str, tuple[str, str]] = {
+    "OPEN": ("open", "进行中"),
+    "BREACHED": ("overdue", "已逾期"),
+    "ESCALATED": ("escalated", "已升级"),
+    "SATISFIED": ("done", "已完成"),
+    "CANCELLED": ("cancelled", "已取消"),
+    "open": ("Open", "进行中"),
+    "closed": ("Closed", "已关闭"),
+    "overdue": ("Overdue", "已逾期"),
+    "due_soon": ("Due soon", "即将到期"),
+    "ok": ("On track", "正常"),
+    "none": ("Nothing open", "无待办"),
+    # batch readiness
+    "market_released": ("Released to market", "已上市放行"),
+    "ready": ("Ready for market release", "可上市放行"),
+    "blocked": ("Blocked", "不可放行"),
+    "awaiting_qp": ("Awaiting QP release", "待质量受权人放行"),
+    "not_released": ("Not released by QP", "质量受权人未放行"),
+}
+
+# What an electronic signature means (schemas/envelope.avsc, SignatureMeaning).
+MEANINGS: dict[str, tuple[str, str]] = {
+    "APPROVED": ("Approved", "批准"),
+    "REJECTED": ("Rejected", "拒绝"),
+    "REVIEWED": ("Reviewed and accepted", "已审核并接受"),
+    "RELEASED": ("Released to market", "上市放行"),
+    "ACKNOWLEDGED": ("Acknowledged", "确认收到"),
+    "UNKNOWN": ("—", "—"),
+}
