@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")
     dedupe_window: int = Field(1_000_000, description="How many recent event ids the intake remembers to refuse duplicates.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; None = embedded file registry.")
+    registry_port: int = Field(8081, description="Port of the embedded Schema Registry that `qbus up` serves (a free one if taken).")
+    embedded_registry_url: str | None = Field(
+        None, description="Where `qbus up` serves the file registry as a Confluent Schema Registry for outside Kafka "
+                          "clients (set by `qbus up` for its children); the bus itself reads the file.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for the bus's HTTP API (e.g. `qbus reconcile --url`).")
     agreements_dir: Path = Path("agreements")
     ledger_url: str | None = Field(None, description="sqlite:///path or postgresql://...; default: sqlite in state_dir.")
 
@@ -69,6 +74,11 @@ class Settings(BaseSettings):
     @property
     def registry_path(self) -> Path:
         return self.state_dir / "schema-registry.json"
+
+    @property
+    def client_registry_url(self) -> str | None:
+        """The Schema Registry an outside Kafka client should use: the production one, or the embedded one."""
+        return self.schema_registry_url or self.embedded_registry_url
 
     @property
     def ledger(self) -> str:
