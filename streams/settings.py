@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")
     dedupe_window: int = Field(1_000_000, description="How many recent event ids the intake remembers to refuse duplicates.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; None = embedded file registry.")
-    registry_port: int = Field(8081, description="Port of the embedded Schema Registry that `qbus up` serves (a free one if taken).")
+    registry_port: int = Field(8081, description="Port of the embedded Schema Registry of `qbus up` (a free one if taken).")
     embedded_registry_url: str | None = Field(
         None, description="Where `qbus up` serves the file registry as a Confluent Schema Registry for outside Kafka "
                           "clients (set by `qbus up` for its children); the bus itself reads the file.")
