@@ -36,6 +36,7 @@ def _store(args) -> UserStore:
 # --- dashboard ----------------------------------------------------------------------------------
 def build_app(bus_settings, settings):
     """The dashboard app with its real parts: the ledger, a signing publisher, the users file, agreements."""
+    from agents.web.api.ingest import Gateway, LazyPublisher
     from agents.web.dashboard.actions import BusWriter, DashboardSigner
     from agents.web.dashboard.app import create_app
     from agents.record.ledger import open_ledger
@@ -44,15 +45,19 @@ def build_app(bus_settings, settings):
     ledger = open_ledger(bus_settings.ledger)
     signer = DashboardSigner(settings.signing_key_path) if settings.sign_events else None
     writer = BusWriter(lambda: Publisher.from_settings(bus_settings, signer=signer))
+    # The HTTP gateway publishes what sources send, unsigned by the dashboard (agents/web/api/ingest.py).
+    ingest = LazyPublisher(lambda: Publisher.from_settings(bus_settings))
+    gateway = Gateway(ingest, max_body_bytes=bus_settings.max_event_bytes)
     agreements = None
     if Path(bus_settings.agreements_dir).is_dir():
         from agents.core.agreements import AgreementSet
 
         agreements = AgreementSet.load_dir(bus_settings.agreements_dir, strict=False)
-    app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements)
+    app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements, gateway=gateway)
 
     async def close(_app):
         writer.close()
+        ingest.close()
         ledger.close()
 
     app.on_cleanup.append(close)

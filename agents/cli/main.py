@@ -136,18 +136,44 @@ def cmd_publish(args) -> int:
 
 
 def cmd_reconcile(args) -> int:
-    from agents.record.ledger import open_ledger
+    """Re-send from an outbox what the bus has not recorded. The bus is asked over HTTP with --url
+    (any machine with a token), else by reading the ledger file (the bus's own machine)."""
+    from contextlib import ExitStack
+
+    from streams.http_status import EventStatusClient, StatusError
     from streams.publisher import Publisher
 
     settings = _settings(args)
     if not args.outbox.exists():
         print(f"no outbox at {args.outbox}")
         return 2
-    with Publisher.from_settings(settings, outbox=args.outbox) as publisher, \
-            open_ledger(settings.ledger, create=False) as ledger:
-        recorded, resent = publisher.reconcile(lambda event_id: ledger.get(event_id) is not None, args.grace)
-    print(f"{recorded} events found in the ledger, {resent} sent again")
-    return 0
+    token = args.token or (settings.api_token.get_secret_value() if settings.api_token else None)
+    if args.url and not token:
+        print("error: --url needs a token (--token or QBUS_API_TOKEN) of the party that published", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        publisher = stack.enter_context(Publisher.from_settings(settings, outbox=args.outbox))
+        if args.url:
+            status = stack.enter_context(EventStatusClient(args.url, token)).status
+        else:
+            from agents.record.ledger import open_ledger
+
+            ledger = stack.enter_context(open_ledger(settings.ledger, create=False))
+            status = lambda event_id: ledger.event_state(event_id).to_json()  # noqa: E731
+        try:
+            done = publisher.reconcile_status(status, args.grace)
+        except StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps({"recorded": done.recorded, "resent": done.resent,
+                          "refused": [{"event_id": e, "reason": r} for e, r in done.refused]}))
+    else:
+        print(f"{done.recorded} events found in the ledger, {done.resent} sent again, "
+              f"{len(done.refused)} refused by the bus")
+        for event_id, reason in done.refused:
+            print(f"REFUSED  {event_id}: {reason} (fix it and publish it as a new event)")
+    return 1 if done.refused else 0
 
 
 def _json_default(value):
@@ -226,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="re-send from an outbox what the ledger does not have")
     reconcile.add_argument("--outbox", type=Path, required=True)
+    reconcile.add_argument("--url", help="ask the bus's HTTP API (e.g. http://127.0.0.1:8080) instead of reading "
+                                         "the ledger file")
+    reconcile.add_argument("--token", help="bearer token for --url (default QBUS_API_TOKEN)")
+    reconcile.add_argument("--json", action="store_true", help="print the outcome as JSON")
     reconcile.add_argument("--grace", type=float, default=30.0,
                            help="seconds an event may still be on its way before it is sent again (default 30)")
     reconcile.set_defaults(func=cmd_reconcile)
