@@ -1,6 +1,5 @@
 """POST /api/v1/events: a source system publishes over HTTP, as its own source only, with the SDK's checks."""
 import json
-import uuid
 
 import pytest
 
