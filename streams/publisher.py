@@ -13,7 +13,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -47,6 +47,22 @@ def key_signer(path: Path, key_id: str | None = None) -> Callable[[dict], dict]:
     private = load_private_key(path)
     kid = key_id or key_fingerprint(private.public_key())
     return lambda event: sign_event(event, private, kid)
+
+
+class BatchEventInvalid(EventInvalid):
+    """One event of a batch does not fit; `index` says which (from 0), so nothing of the batch was sent."""
+
+    def __init__(self, index: int, cause: EventInvalid):
+        self.index = index
+        self.cause = cause
+        super().__init__(cause.problems, cause.reason_code)
+        self.args = (f"event [{index}]: {cause}",)
+
+
+class Reconciled(NamedTuple):
+    recorded: int                          # the ledger has them: done
+    resent: int                            # sent again, byte for byte
+    refused: list[tuple[str, str]]         # (event_id, reason): dead-lettered by the bus; re-sending cannot help
 
 
 def complete(event: dict, now: datetime | None = None) -> dict:
@@ -108,7 +124,22 @@ class Publisher:
     def publish_many(self, events: Iterable[dict]) -> list[str]:
         """Validate every event first, so a bad one in the list sends nothing; then send all and
         wait for the broker to confirm each."""
-        prepared = [self.encode(e) for e in events]
+        return self.send_encoded(self.encode_all(events))
+
+    def encode_all(self, events: Iterable[dict]) -> list[tuple[str, dict, bytes]]:
+        """`encode` each event, or raise for the first bad one (`BatchEventInvalid` names its index
+        when there are several)."""
+        events = list(events)
+        prepared = []
+        for index, event in enumerate(events):
+            try:
+                prepared.append(self.encode(event))
+            except EventInvalid as exc:
+                raise (BatchEventInvalid(index, exc) if len(events) > 1 else exc) from exc
+        return prepared
+
+    def send_encoded(self, prepared: list[tuple[str, dict, bytes]]) -> list[str]:
+        """Send what `encode`/`encode_all` made and wait until the broker confirms each; the event ids."""
         return self._send([(v["event_id"], t, item_key(v), d) for t, v, d in prepared])
 
     def _send(self, parcels: list[tuple[str, str, bytes, bytes]]) -> list[str]:
@@ -133,18 +164,32 @@ class Publisher:
     def reconcile(self, is_recorded: Callable[[str], bool], grace_s: float = 30.0) -> tuple[int, int]:
         """Compare the outbox with the ledger: mark what it holds, and send again, byte for byte,
         what it still lacks `grace_s` seconds after sending. Returns (recorded, resent)."""
+        done = self.reconcile_status(lambda event_id: {"status": "recorded" if is_recorded(event_id) else "unknown"},
+                                     grace_s)
+        return done.recorded, done.resent
+
+    def reconcile_status(self, status: Callable[[str], dict[str, Any]], grace_s: float = 30.0) -> Reconciled:
+        """Like `reconcile`, asking `status(event_id)` for the bus's answer (``{"status": "recorded" |
+        "dead_lettered" | "unknown", "reason": ...}``, as `streams.http_status.EventStatusClient`
+        gives over HTTP): recorded ones are done, dead-lettered ones are reported and no longer
+        re-sent, unknown ones are sent again after the grace period."""
         if self.outbox is None:
             raise ValueError("this publisher has no outbox to reconcile")
-        recorded, resend = 0, []
+        recorded, resend, refused = 0, [], []
         for parcel in self.outbox.unrecorded():
-            if is_recorded(parcel.event_id):
+            answer = status(parcel.event_id)
+            if answer.get("status") == "recorded":
                 self.outbox.recorded(parcel.event_id)
                 recorded += 1
+            elif answer.get("status") == "dead_lettered":
+                reason = f"{answer.get('reason_code') or 'REFUSED'}: {answer.get('reason') or 'no reason given'}"
+                self.outbox.refused(parcel.event_id, reason)
+                refused.append((parcel.event_id, reason))
             elif time.time() - parcel.sent_at >= grace_s:
                 resend.append((parcel.event_id, parcel.topic, parcel.key, parcel.value))
         if resend:
             self._send(resend)
-        return recorded, len(resend)
+        return Reconciled(recorded, len(resend), refused)
 
     def close(self) -> None:
         """Send what is buffered and close; bounded, so a dead broker cannot hang the caller."""

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1_048_576, description="Events larger than this are refused (Kafka's usual 1 MiB).")
     dedupe_window: int = Field(1_000_000, description="How many recent event ids the intake remembers to refuse duplicates.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; None = embedded file registry.")
+    registry_port: int = Field(8081, description="Port of the embedded Schema Registry of `qbus up` (a free one if taken).")
+    embedded_registry_url: str | None = Field(
+        None, description="Where `qbus up` serves the file registry as a Confluent Schema Registry for outside Kafka "
+                          "clients (set by `qbus up` for its children); the bus itself reads the file.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for the bus's HTTP API (e.g. `qbus reconcile --url`).")
     agreements_dir: Path = Path("agreements")
     # --- trust (Art. 14) -----------------------------------------------------------------------
     require_signatures: bool = Field(True, description="Every source signs with its registered Ed25519 key. On by "
@@ -91,6 +96,11 @@ class Settings(BaseSettings):
     def user_keys_path(self) -> Path:
         """The dashboard users' public keys, which verify their electronic signatures."""
         return self.state_dir / "dashboard-user-keys.json"
+
+    @property
+    def client_registry_url(self) -> str | None:
+        """The Schema Registry an outside Kafka client should use: the production one, or the embedded one."""
+        return self.schema_registry_url or self.embedded_registry_url
 
     @property
     def ledger(self) -> str:

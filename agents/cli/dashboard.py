@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def build_app(bus_settings, settings):
     from agents.record.bus_key import BusKey
     from agents.record.export import export_package
     from agents.record.ledger import open_ledger
+    from agents.web.api.ingest import Gateway, LazyPublisher
     from agents.web.dashboard.actions import BusWriter, DashboardSigner
     from agents.web.dashboard.app import create_app
     from streams.publisher import Publisher
@@ -48,6 +50,9 @@ def build_app(bus_settings, settings):
     ledger = open_ledger(bus_settings.ledger)
     signer = DashboardSigner(settings.signing_key_path) if settings.sign_events else None
     writer = BusWriter(lambda: Publisher.from_settings(bus_settings, signer=signer))
+    # The HTTP gateway publishes what sources send, unsigned by the dashboard (agents/web/api/ingest.py).
+    ingest = LazyPublisher(lambda: Publisher.from_settings(bus_settings))
+    gateway = Gateway(ingest, max_body_bytes=bus_settings.max_event_bytes)
     agreements = None
     if Path(bus_settings.agreements_dir).is_dir():
         from agents.core.agreements import AgreementSet
@@ -56,10 +61,11 @@ def build_app(bus_settings, settings):
     # Art. 14: the packages it hands out carry the bus's seal.
     sealed_export = functools.partial(export_package, seal_with=BusKey.of_state(bus_settings.state_dir))
     app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements,
-                     export=sealed_export)
+                     export=sealed_export, gateway=gateway)
 
     async def close(_app):
         writer.close()
+        ingest.close()
         ledger.close()
 
     app.on_cleanup.append(close)
@@ -215,24 +221,42 @@ def print_demo_logins(store: UserStore, url: str | None = None) -> None:
 
 
 # --- tokens --------------------------------------------------------------------------------------
+def _agreements(args):
+    from agents.core.agreements import AgreementSet
+
+    directory = getattr(args, "agreements", None) or _bus_settings(args).agreements_dir
+    return AgreementSet.load_dir(directory, strict=False) if Path(directory).is_dir() else None
+
+
 def cmd_tokens_add(args) -> int:
+    from agents.web.api.sources import BindingRefused, token_binding
+
     try:
-        token, text = _store(args).add_token(args.party, args.name)
-    except UserError as exc:
+        party = token_binding(_agreements(args), args.party, args.source)
+        token, text = _store(args).add_token(party, args.name, source=args.source)
+    except (UserError, BindingRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"token {token.token_id} for {token.party_id} ({token.name}):")
+    if args.json:
+        print(json.dumps({**token.to_json(), "token": text}))
+        return 0
+    what = f"publishes as source {token.source} and reads" if token.source else "reads"
+    print(f"token {token.token_id} for {token.party_id} ({token.name}); it {what} {token.party_id}'s agreements:")
     print(text)
-    print("shown once; the subscriber sends it as 'Authorization: Bearer <token>'")
+    print("shown once; send it as 'Authorization: Bearer <token>'")
     return 0
 
 
 def cmd_tokens_list(args) -> int:
     tokens = _store(args).tokens()
+    if args.json:
+        print(json.dumps({"tokens": [t.to_json() for t in tokens]}, indent=1))
+        return 0
     if not tokens:
-        print("no tokens (add one with `qbus tokens add --party HOLDER-A NAME`)")
+        print("no tokens (add one with `qbus tokens add NAME --source INSTANCE` or `--party ID`)")
     for t in tokens:
-        print(f"{t.token_id}  {t.party_id:16} {t.name:24} {t.created_at}  {'revoked' if t.disabled else 'active'}")
+        print(f"{t.token_id}  {t.party_id:16} {t.name:24} {t.source or '(reads only)':20} {t.created_at}  "
+              f"{'revoked' if t.disabled else 'active'}")
     return 0
 
 
@@ -280,12 +304,19 @@ def register(sub) -> None:
     for parser in (add, listing, passwd, disable, enable, demo):
         parser.add_argument("--users-db", type=Path, help="users file (default: state_dir/dashboard-users.db)")
 
-    tokens = sub.add_parser("tokens", help="manage subscriber API tokens").add_subparsers(dest="tokens_command", required=True)
-    tadd = tokens.add_parser("add", help="create a token for a party's systems (printed once)")
-    tadd.add_argument("name", help="what uses it, e.g. holder-a-qms")
-    tadd.add_argument("--party", required=True)
+    tokens = sub.add_parser("tokens", help="manage HTTP API tokens").add_subparsers(dest="tokens_command", required=True)
+    tadd = tokens.add_parser("add", help="create a token for a system (printed once): --source to publish as a "
+                                         "registered source, --party to read only")
+    tadd.add_argument("name", help="what uses it, e.g. cmox-mes-gateway")
+    tadd.add_argument("--source", help="source instance an agreement registers (e.g. mes-cmox-01): the token "
+                                       "publishes as it, for its party")
+    tadd.add_argument("--party", help="the party (a holder or manufacturer of a loaded agreement); a token with "
+                                      "only a party reads and cannot publish")
+    tadd.add_argument("--agreements", type=Path, help="agreement folder (default QBUS_AGREEMENTS_DIR)")
+    tadd.add_argument("--json", action="store_true", help="print the token as JSON")
     tadd.set_defaults(func=cmd_tokens_add)
     tlist = tokens.add_parser("list", help="list tokens")
+    tlist.add_argument("--json", action="store_true", help="print the tokens as JSON")
     tlist.set_defaults(func=cmd_tokens_list)
     revoke = tokens.add_parser("revoke", help="revoke a token")
     revoke.add_argument("token_id")

@@ -87,9 +87,16 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     finally:
         admin.close()
     print(f"topics     {len(created)} created from the catalogue (`qbus topics list`)")
+    from agents.cli.schemas import RegistryProcess
+
+    registry_port = settings.registry_port if _port_free(settings.registry_port) else free_port()
+    registry = RegistryProcess(settings, state / "registry.log", port=registry_port)
+    settings = settings.model_copy(update={"embedded_registry_url": registry.url})
     worker = WorkerProcess(settings, state / "worker.log")
     dashboard = None
     try:
+        registry.start()
+        print(f"schema registry  {registry.url}  (for outside Kafka clients; docs/wire-format.md)")
         print("worker     starting (Faust) ...", flush=True)
         worker.start()
         print(f"worker     ready, pid {worker.process.pid}, log {worker.log_path}")
@@ -112,9 +119,12 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         print(f"  {bootstrap_hint}.venv/bin/qbus tail deadletter --from-beginning")
         print(f"  {bootstrap_hint}.venv/bin/qbus obligations --overdue")
         print("  .venv/bin/qbus ledger verify")
+        print("  .venv/bin/qbus tokens add my-qms --source qms-cmox-01    # a token to publish over HTTP:")
+        print(f"  curl -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' "
+              f"--data-binary @schemas/examples/deviation.json {dashboard.url}api/v1/events")
         print(f"  metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
         print("Ctrl-C stops everything.", flush=True)
-        while all(p.poll() is None for p in (worker.process, broker.process, dashboard.process)):
+        while all(p.poll() is None for p in (worker.process, broker.process, dashboard.process, registry.process)):
             time.sleep(0.5)
         print("a component stopped; see the logs in", state)
         return 1
@@ -125,4 +135,5 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         if dashboard is not None:
             dashboard.stop()
         worker.stop()
+        registry.stop()
         broker.stop()

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "agents.cli.kafka_acls",
     "agents.cli.clauses",
     "agents.cli.dashboard",
+    "agents.cli.schemas",
 ]
 
 
@@ -31,6 +32,13 @@ def _settings(args) -> Settings:
 
 
 # --- topics ---------------------------------------------------------------------------------
+def _holders(settings: Settings, extra: list[str]) -> tuple[str, ...]:
+    """The holders of the loaded agreements (each has an inbox topic), plus any named with --holder."""
+    from agents.worker.bus import load_agreements
+
+    return tuple(sorted(set(load_agreements(settings).holders()) | set(extra)))
+
+
 def cmd_topics_create(args) -> int:
     from streams.admin import admin_client, create_topics
     from streams.topics import TopicCatalogue
@@ -38,7 +46,7 @@ def cmd_topics_create(args) -> int:
     settings = _settings(args)
     admin = admin_client(settings)
     try:
-        result = create_topics(admin, TopicCatalogue.from_settings(settings).specs(tuple(args.holder)),
+        result = create_topics(admin, TopicCatalogue.from_settings(settings).specs(_holders(settings, args.holder)),
                                settings.min_insync_replicas)
     finally:
         admin.close()
@@ -46,15 +54,48 @@ def cmd_topics_create(args) -> int:
         print(f"created  {name}")
     print(f"{len(result.created)} topics created, {len(result.existing)} already there "
           f"on {settings.bootstrap_servers}")
+    if settings.schema_registry_url:
+        # A real registry is the one outside clients ask: give it the same subjects the embedded one has.
+        from agents.cli.schemas import register_schemas
+        from streams.registry import RegistryError
+
+        try:
+            rows = register_schemas(settings)
+        except RegistryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{len(rows)} schema subjects registered in {settings.schema_registry_url}")
     return 0
 
 
+INBOX_NOTE = ("inboxes carry every category a holder may see, and also the bus's own records about its items "
+              "(findings, obligations, escalations, ...), each with its own schema: decode by the schema id in each "
+              "record (an AvroDeserializer does), there is no topic subject")
+
+
 def cmd_topics_list(args) -> int:
+    from streams.subjects import topic_subject
     from streams.topics import TopicCatalogue
 
-    for spec in TopicCatalogue.from_settings(_settings(args)).specs(tuple(args.holder)):
-        retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000} d"
-        print(f"{spec.name:40} {spec.partitions:>2}p  {spec.cleanup_policy:8} {retention:>8}  key {spec.key}")
+    settings = _settings(args)
+    catalogue = TopicCatalogue.from_settings(settings)
+    specs = catalogue.specs(_holders(settings, args.holder))
+    rows = [{"topic": s.name, "partitions": s.partitions, "replication": s.replication,
+             "cleanup_policy": s.cleanup_policy, "retention_ms": s.retention_ms, "key": s.key, "value": s.value,
+             "subject": topic_subject(catalogue, s.name), "purpose": s.purpose} for s in specs]
+    if args.json:
+        print(json.dumps({"schema_registry": settings.client_registry_url, "inbox_note": INBOX_NOTE, "topics": rows},
+                         indent=1, ensure_ascii=False))
+        return 0
+    for row in rows:
+        retention = "forever" if row["retention_ms"] < 0 else f"{row['retention_ms'] // 86_400_000} d"
+        subject = row["subject"] or ("- (agreement YAML, not Avro)" if row["topic"] == catalogue.agreements
+                                     else "- (many schemas: decode by id)")
+        print(f"{row['topic']:40} {row['partitions']:>2}p  {row['cleanup_policy']:8} {retention:>8}  "
+              f"subject {subject}")
+    print(f"\nkeys: intake, accepted and inbox records are keyed '<agreement_id>|<item_ref>'.\n{INBOX_NOTE}.")
+    print(f"schema registry: {settings.client_registry_url or 'file ' + str(settings.registry_path)}"
+          " (docs/wire-format.md)")
     return 0
 
 
@@ -93,18 +134,44 @@ def cmd_publish(args) -> int:
 
 
 def cmd_reconcile(args) -> int:
-    from agents.record.ledger import open_ledger
+    """Re-send from an outbox what the bus has not recorded. The bus is asked over HTTP with --url
+    (any machine with a token), else by reading the ledger file (the bus's own machine)."""
+    from contextlib import ExitStack
+
+    from streams.http_status import EventStatusClient, StatusError
     from streams.publisher import Publisher
 
     settings = _settings(args)
     if not args.outbox.exists():
         print(f"no outbox at {args.outbox}")
         return 2
-    with Publisher.from_settings(settings, outbox=args.outbox) as publisher, \
-            open_ledger(settings.ledger, create=False) as ledger:
-        recorded, resent = publisher.reconcile(lambda event_id: ledger.get(event_id) is not None, args.grace)
-    print(f"{recorded} events found in the ledger, {resent} sent again")
-    return 0
+    token = args.token or (settings.api_token.get_secret_value() if settings.api_token else None)
+    if args.url and not token:
+        print("error: --url needs a token (--token or QBUS_API_TOKEN) of the party that published", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        publisher = stack.enter_context(Publisher.from_settings(settings, outbox=args.outbox))
+        if args.url:
+            status = stack.enter_context(EventStatusClient(args.url, token)).status
+        else:
+            from agents.record.ledger import open_ledger
+
+            ledger = stack.enter_context(open_ledger(settings.ledger, create=False))
+            status = lambda event_id: ledger.event_state(event_id).to_json()  # noqa: E731
+        try:
+            done = publisher.reconcile_status(status, args.grace)
+        except StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps({"recorded": done.recorded, "resent": done.resent,
+                          "refused": [{"event_id": e, "reason": r} for e, r in done.refused]}))
+    else:
+        print(f"{done.recorded} events found in the ledger, {done.resent} sent again, "
+              f"{len(done.refused)} refused by the bus")
+        for event_id, reason in done.refused:
+            print(f"REFUSED  {event_id}: {reason} (fix it and publish it as a new event)")
+    return 1 if done.refused else 0
 
 
 def _json_default(value):
@@ -167,8 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     create = topics.add_parser("create", help="create every topic of the catalogue (idempotent)")
     create.add_argument("--holder", action="append", default=[], help="also create this holder's inbox topic")
     create.set_defaults(func=cmd_topics_create)
-    listing = topics.add_parser("list", help="print the topic catalogue")
-    listing.add_argument("--holder", action="append", default=[])
+    listing = topics.add_parser("list", help="print the topic catalogue, inboxes of the loaded agreements' holders "
+                                             "included, with each topic's schema subject")
+    listing.add_argument("--holder", action="append", default=[], help="also list this holder's inbox topic")
+    listing.add_argument("--json", action="store_true", help="print the catalogue as JSON")
     listing.set_defaults(func=cmd_topics_list)
 
     publish = sub.add_parser("publish", help="publish events from JSON or YAML files")
@@ -182,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="re-send from an outbox what the ledger does not have")
     reconcile.add_argument("--outbox", type=Path, required=True)
+    reconcile.add_argument("--url", help="ask the bus's HTTP API (e.g. http://127.0.0.1:8080) instead of reading "
+                                         "the ledger file")
+    reconcile.add_argument("--token", help="bearer token for --url (default QBUS_API_TOKEN)")
+    reconcile.add_argument("--json", action="store_true", help="print the outcome as JSON")
     reconcile.add_argument("--grace", type=float, default=30.0,
                            help="seconds an event may still be on its way before it is sent again (default 30)")
     reconcile.set_defaults(func=cmd_reconcile)

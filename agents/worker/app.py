@@ -95,7 +95,7 @@ def provision(settings: Settings, bus_agreements=None) -> None:
     from agents.worker.bus import load_agreements
 
     agreements = bus_agreements if bus_agreements is not None else load_agreements(settings)
-    holders = tuple(sorted({a.holder.id for aid in agreements.ids() for a in agreements.versions(aid)}))
+    holders = agreements.holders()
     admin = admin_client(settings)
     try:
         create_topics(admin, TopicCatalogue.from_settings(settings).specs(holders), settings.min_insync_replicas)

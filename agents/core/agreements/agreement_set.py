@@ -68,6 +68,10 @@ class AgreementSet:
     def ids(self) -> list[str]:
         return sorted(self._versions)
 
+    def holders(self) -> tuple[str, ...]:
+        """Every holder of any version of any agreement: each has its own inbox topic (Art. 10)."""
+        return tuple(sorted({a.holder.id for versions in self._versions.values() for a in versions}))
+
     def versions(self, agreement_id: str) -> list[Agreement]:
         return list(self._versions.get(agreement_id, ()))
 

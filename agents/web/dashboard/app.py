@@ -35,6 +35,7 @@ from aiohttp import web
 from agents.core.visibility import Viewer, shown_event
 from agents.record.export import export_package
 from agents.web.dashboard.account import change_password, password_form
+from agents.web.api.routes import setup_http_api
 from agents.web.dashboard.act import act
 from agents.web.dashboard.agreementinfo import infos_from_agreements
 from agents.web.dashboard.api import setup_api
@@ -102,7 +103,7 @@ def _templates() -> jinja2.Environment:
 
 def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore, *, agreements=None,
                clock: Callable[[], datetime] | None = None, export: Callable[..., Any] | None | bool = export_package,
-               poll: bool = True) -> web.Application:
+               poll: bool = True, gateway=None) -> web.Application:
     """The dashboard app. `publisher` needs only ``publish(event) -> event_id``; `agreements` (an
     `AgreementSet` or AgreementInfos) gives titles and time zones; `export=False` turns the export button off (an installation that must not ship packages)."""
     if agreements is None:
@@ -157,6 +158,7 @@ def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore,
     app.router.add_post("/agreements/{agreement_id}/items/{item_ref}/{action}", act)
     app.router.add_static("/static/", str(HERE / "static"), append_version=True, name="static")
     setup_api(app)
+    setup_http_api(app, gateway)  # POST/GET /api/v1/events (agents.web.api.Gateway, or None: no publishing)
 
     async def lifecycle(app: web.Application):
         await dash.catch_up()

@@ -5,7 +5,9 @@ use) and has one role. Passwords are hashed with Argon2id (memory-hard; argon2-c
 64 MiB, 3 passes), never stored or logged in clear; a hash made with weaker parameters is replaced
 at the next successful login. Disabling a user ends their sessions at their next request (every
 request re-reads the user). API tokens belong to a party; only a SHA-256 of the secret part is kept
-(the secret is 256 random bits, so a slow hash adds nothing), and the token is shown once.
+(the secret is 256 random bits, so a slow hash adds nothing), and the token is shown once. A token
+bound to a source (a system instance an agreement registers, e.g. ``mes-cmox-01``) may also publish
+through the HTTP gateway, as that source only; a token without one only reads.
 """
 from __future__ import annotations
 
@@ -83,6 +85,11 @@ class ApiToken:
     name: str
     created_at: str
     disabled: bool = False
+    source: str | None = None   # the source instance it publishes as; None = a read-only token
+
+    def to_json(self) -> dict:
+        return {"token_id": self.token_id, "party_id": self.party_id, "name": self.name, "source": self.source,
+                "created_at": self.created_at, "state": "revoked" if self.disabled else "active"}
 
 
 SCHEMA = """
@@ -103,9 +110,12 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     name TEXT NOT NULL,
     secret_sha256 TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0
+    disabled INTEGER NOT NULL DEFAULT 0,
+    source TEXT
 );
 """
+TOKEN_COLUMNS = "token_id, party_id, name, created_at, disabled, source"
+
 
 
 def _now() -> str:
@@ -135,6 +145,9 @@ class UserStore:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(api_tokens)")}
+        if "source" not in columns:  # a users file from before tokens could publish
+            self._conn.execute("ALTER TABLE api_tokens ADD COLUMN source TEXT")
         self._dummy: str | None = None
 
     @property
@@ -240,29 +253,33 @@ class UserStore:
         return row[8] if row else None
 
     # -- API tokens ------------------------------------------------------------------------------
-    def add_token(self, party_id: str, name: str) -> tuple[ApiToken, str]:
-        """A new token for a party's systems: (its record, the token text, shown only now)."""
+    def add_token(self, party_id: str, name: str, source: str | None = None) -> tuple[ApiToken, str]:
+        """A new token for a party's systems: (its record, the token text, shown only now). With a
+        `source`, the token may publish as that source instance (the caller checks that the
+        agreements register it for this party: `agents.web.api.sources.token_binding`)."""
         if not party_id or not name:
             raise UserError("a token needs a party id and a name (e.g. 'holder-a-qms')")
         token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self._lock:
-            self._conn.execute("INSERT INTO api_tokens (token_id, party_id, name, secret_sha256, created_at) "
-                               "VALUES (?, ?, ?, ?, ?)", (token_id, party_id, name, digest, _now()))
+            self._conn.execute("INSERT INTO api_tokens (token_id, party_id, name, secret_sha256, created_at, source) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (token_id, party_id, name, digest, _now(), source))
         return self.token(token_id), f"{TOKEN_PREFIX}_{token_id}_{secret}"
+
+    @staticmethod
+    def _api_token(row) -> ApiToken:
+        return ApiToken(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
     def token(self, token_id: str) -> ApiToken | None:
         with self._lock:
-            row = self._conn.execute("SELECT token_id, party_id, name, created_at, disabled FROM api_tokens "
-                                     "WHERE token_id = ?", (token_id,)).fetchone()
-        return ApiToken(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
+            row = self._conn.execute(f"SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return self._api_token(row) if row else None
 
     def tokens(self) -> list[ApiToken]:
         with self._lock:
-            rows = self._conn.execute("SELECT token_id, party_id, name, created_at, disabled FROM api_tokens "
-                                      "ORDER BY party_id, created_at").fetchall()
-        return [ApiToken(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+            rows = self._conn.execute(f"SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY party_id, created_at").fetchall()
+        return [self._api_token(r) for r in rows]
 
     def revoke_token(self, token_id: str) -> ApiToken:
         with self._lock:

@@ -1,5 +1,9 @@
 """`qbus users ...` and `qbus tokens ...` (run through agents.cli.dashboard.main until agents/cli/main.py lists it)."""
 import io
+import json
+from pathlib import Path
+
+import pytest
 
 from agents.cli.dashboard import main
 from agents.web.dashboard.users import UserStore
@@ -22,14 +26,59 @@ def test_users_add_list_disable(tmp_path, monkeypatch, capsys):
     assert main(["users", "add", "x", "--party", "P", "--role", "holder_qa", "--generate", "--users-db", str(db)]) == 1
 
 
+DEMO_AGREEMENTS = str(Path(__file__).resolve().parents[3] / "deploy/demo/agreements")
+
+
+def tokens(*args, db):
+    return main(["tokens", *args, "--users-db", str(db)] + (["--agreements", DEMO_AGREEMENTS] if args[0] == "add" else []))
+
+
 def test_tokens_add_list_revoke(tmp_path, capsys):
     db = tmp_path / "users.db"
-    assert main(["tokens", "add", "holder-a-qms", "--party", "HOLDER-A", "--users-db", str(db)]) == 0
+    assert tokens("add", "holder-a-qms", "--party", "HOLDER-A", db=db) == 0
     text = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("qbt_"))
     token = UserStore(db).check_token(text)
-    assert token.party_id == "HOLDER-A"
+    assert token.party_id == "HOLDER-A" and token.source is None
     assert main(["tokens", "revoke", token.token_id, "--users-db", str(db)]) == 0
     assert UserStore(db).check_token(text) is None
+
+
+def test_a_publishing_token_is_bound_to_a_registered_source_and_its_party(tmp_path, capsys):
+    db = tmp_path / "users.db"
+    assert tokens("add", "cmox-mes", "--source", "mes-cmox-01", "--json", db=db) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["party_id"], made["source"]) == ("CMO-X", "mes-cmox-01")
+    assert UserStore(db).check_token(made["token"]).source == "mes-cmox-01"
+    assert tokens("list", "--json", db=db) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"][0]["source"] == "mes-cmox-01"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--source", "mes-nowhere-01"), "no loaded agreement registers a source 'mes-nowhere-01'"),
+    (("--source", "mes-cmox-01", "--party", "HOLDER-A"), "source 'mes-cmox-01' belongs to CMO-X, not HOLDER-A"),
+    (("--party", "HOLDER-Z"), "no loaded agreement has a party 'HOLDER-Z'"),
+    ((), "give --source INSTANCE"),
+])
+def test_tokens_only_for_what_the_agreements_know(tmp_path, capsys, args, message):
+    assert tokens("add", "x", *args, db=tmp_path / "users.db") == 1
+    assert message in capsys.readouterr().err
+
+
+def test_no_agreements_no_tokens(tmp_path, capsys):
+    assert main(["tokens", "add", "x", "--party", "HOLDER-A", "--agreements", str(tmp_path / "none"),
+                 "--users-db", str(tmp_path / "users.db")]) == 1
+    assert "no quality agreements are loaded" in capsys.readouterr().err
+
+
+def test_an_older_users_file_gains_the_source_column(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE api_tokens (token_id TEXT PRIMARY KEY, party_id TEXT NOT NULL, name TEXT NOT NULL, "
+                    "secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)")
+        old.execute("INSERT INTO api_tokens VALUES ('abc', 'HOLDER-A', 'qms', 'x', '2026-01-01T00:00:00Z', 0)")
+    assert UserStore(db).token("abc").source is None
 
 
 def test_demo_users_are_printed_with_their_logins(tmp_path, capsys):
