@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from agents.core.agreements import Agreement, Duration
 from agents.core.calendar import WorkingCalendar
-from agents.core.obligations.model import _NAMESPACE_BYTES, Kind, ObligationSpec, as_utc
+from agents.core.obligations.model import _NAMESPACE_BYTES, Kind, ObligationSpec, as_utc, required_utc
 
 
 Opener = Callable[[dict, Agreement, WorkingCalendar], "list[ObligationSpec]"]
@@ -89,7 +89,7 @@ def communication_list_opener(event: dict, agreement: Agreement, calendar: Worki
     timelines = agreement.timelines(category, classification)
     if timelines is None:
         return []
-    published = as_utc(event.get("published_at"))
+    published = required_utc(event.get("published_at"), "published_at")  # deadlines count from it
     occurred = as_utc(event.get("occurred_at")) or published
     publisher = _party_role(event)
     if publisher not in _COUNTERPART:

@@ -1,0 +1,91 @@
+"""The envelope context an obligation's events copy from the event that opened it
+(`agents.core.emitted.CONTEXT_FIELDS`), held once however many obligations share it.
+
+A context is split into its *shape* (holder, manufacturer, site, product, line, classification:
+few distinct values per agreement, interned as one tuple) and its batch number (often one per
+item). The pair is a short byte key in a `BytesTable`, so a million obligations over half a million
+batches cost a few tens of bytes each, not a dict each. ``agreement_id`` and ``item_ref`` are not
+kept here: the obligation has them, and the events it emits carry the obligation's own.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.core.emitted import CONTEXT_FIELDS
+from agents.core.obligations.bytestable import BytesTable
+from agents.core.obligations.pools import InternPool
+
+NO_CONTEXT = -1
+Shape = tuple[Any, Any, Any, str, Any, Any]     # holder, manufacturer, site, product JSON, line, classification
+
+
+class ContextTable:
+    def __init__(self) -> None:
+        self.keys = BytesTable()
+        self.shapes: InternPool[Shape] = InternPool()
+        self._products: dict[str, Any] = {}     # product JSON -> the decoded product, shared
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, context: dict | None) -> int:
+        """The id of this context (shared with every equal one); NO_CONTEXT for None."""
+        if context is None:
+            return NO_CONTEXT
+        product = json.dumps(context.get("product"), sort_keys=True, ensure_ascii=False, default=str)
+        shape: Shape = (_plain(context.get("holder_id")), _plain(context.get("manufacturer_id")),
+                        _plain(context.get("site_id")), product, _plain(context.get("line_id")),
+                        _plain(context.get("classification")))
+        shape_id = self.shapes.add(shape)
+        ident = self.keys.add(shape_id.to_bytes(4, "little") + _batch_bytes(context.get("batch_no")))
+        if self.keys.refs(ident) > 1:
+            self.shapes.release(shape_id)    # the key already held the shape
+        return ident
+
+    def release(self, ident: int) -> None:
+        if ident == NO_CONTEXT:
+            return
+        if self.keys.refs(ident) == 1:
+            self.shapes.release(int.from_bytes(self.keys.key(ident)[:4], "little"))
+        self.keys.release(ident)
+
+    def get(self, ident: int, agreement_id: str, item_ref: str) -> dict:
+        """A fresh dict (callers may change it) with every context field; {} for NO_CONTEXT."""
+        if ident == NO_CONTEXT:
+            return {}
+        key = self.keys.key(ident)
+        shape = self.shapes.values[int.from_bytes(key[:4], "little")]
+        assert shape is not None
+        holder, manufacturer, site, product, line, classification = shape
+        decoded = self._products.get(product)
+        if decoded is None:
+            decoded = self._products[product] = json.loads(product)
+        batch = key[5:].decode("utf-8") if key[4] else None
+        values = {"agreement_id": agreement_id, "holder_id": holder, "manufacturer_id": manufacturer,
+                  "site_id": site, "product": dict(decoded) if isinstance(decoded, dict) else decoded,
+                  "batch_no": batch, "line_id": line, "item_ref": item_ref, "classification": classification}
+        return {name: values[name] for name in CONTEXT_FIELDS}
+
+    # -- snapshot --
+    def export(self) -> dict:
+        refs, free = self.shapes.export_refs()
+        return {"keys": self.keys.export(), "shapes": [list(s) if s else None for s in self.shapes.values],
+                "shape_refs": refs, "shape_free": free}
+
+    @classmethod
+    def from_export(cls, parts: dict, swap: bool = False) -> "ContextTable":
+        table = cls()
+        table.keys = BytesTable.from_export(parts["keys"], swap)
+        shapes = [tuple(s) if s is not None else None for s in parts["shapes"]]
+        table.shapes = InternPool.rebuilt(shapes, parts["shape_refs"], parts["shape_free"], swap)  # type: ignore[arg-type]
+        return table
+
+
+def _plain(value: Any) -> Any:
+    # Envelope ids are text; anything else is kept as its text, so a snapshot can hold it.
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _batch_bytes(batch: Any) -> bytes:
+    return b"\x00" if batch is None else b"\x01" + str(batch).encode("utf-8")

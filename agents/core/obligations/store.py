@@ -1,0 +1,260 @@
+"""Open obligations as columns: one slot per obligation, about 50 bytes of arrays plus its share
+of the interned tables, instead of a named tuple of 24 fields (~760 bytes, measured).
+
+* The slot is the obligation id's number in a `BytesTable` (ids are 16-byte UUIDs there).
+* What obligations opened by one rule under one agreement version have in common (agreement,
+  category, kind, classification, rule, deadline, what satisfies it, who owes it, calendar note)
+  is one shared `Terms` record; the slot holds its number.
+* Instants are epoch microseconds in ``array('q')``; state, ladder step, lateness are bytes.
+* Items and opening events are byte keys in their own tables; the slots of an item are a linked
+  list through ``item_next``, in the order they were opened (they satisfy in that order).
+* A rule's own wording and the envelope context are interned too (`contexts.py`).
+
+`Obligation` values are built only on the way out (:meth:`ObligationStore.obligation`).
+"""
+from __future__ import annotations
+
+from array import array
+from typing import Iterator, NamedTuple
+
+from agents.core.obligations.bytestable import BytesTable
+from agents.core.obligations.contexts import NO_CONTEXT, ContextTable
+from agents.core.obligations.model import Kind, Obligation, State, from_us, to_us
+from agents.core.obligations.pools import InternPool
+
+STATES = (State.OPEN, State.BREACHED, State.ESCALATED)
+STATE_CODE = {state: code for code, state in enumerate(STATES)}
+FREE = 255      # state byte of a slot that holds no obligation
+NONE = -1
+
+
+class Terms(NamedTuple):
+    """The fields obligations opened by the same rule under the same agreement version share."""
+
+    agreement_id: str
+    agreement_version: int
+    category: str
+    kind: Kind
+    classification: str | None
+    rule: str
+    deadline: str
+    starts_from: str
+    satisfied_by: tuple[str, ...]
+    satisfier_role: str | None
+    responsible_party_role: str
+    responsible_party_id: str | None
+    calendar_note: str | None
+
+
+def terms_of(ob: Obligation) -> Terms:
+    return Terms(ob.agreement_id, ob.agreement_version, ob.category, ob.kind, ob.classification, ob.rule,
+                 ob.deadline, ob.starts_from, ob.satisfied_by, ob.satisfier_role, ob.responsible_party_role,
+                 ob.responsible_party_id, ob.calendar_note)
+
+
+def id_key(text: str) -> bytes:
+    """The table key of an obligation or event id: 0x00 + 16 bytes for a canonical UUID (what
+    `obligation_id` makes), 0x01 + UTF-8 for any other text, so both round-trip exactly."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and not any(c.isupper() for c in text):
+        try:
+            raw = bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16:
+            return b"\x00" + raw
+    return b"\x01" + text.encode("utf-8")
+
+
+def id_text(key: bytes) -> str:
+    if key[0] == 0:
+        h = key[1:].hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return key[1:].decode("utf-8")
+
+
+# Column name -> array type code. Every column has one entry per slot.
+COLUMNS = {"due_us": "q", "start_us": "q", "opened_us": "q", "state": "B", "step": "H", "late": "B",
+           "phase": "B", "terms_of": "I", "item_of": "i", "item_next": "i", "event_of": "i",
+           "context_of": "i", "description_of": "I"}
+_DEFAULTS = {"state": FREE, "item_of": NONE, "item_next": NONE, "event_of": NONE, "context_of": NO_CONTEXT}
+
+
+class ObligationStore:
+    def __init__(self) -> None:
+        self.ids = BytesTable()
+        self.items = BytesTable()          # agreement number (4 bytes) + item_ref
+        self.item_head = array("i")        # per item: its first slot
+        self.events = BytesTable()         # the opening events' ids
+        self.contexts = ContextTable()
+        self.terms: InternPool[Terms] = InternPool()
+        self.descriptions: InternPool[str] = InternPool()
+        self.agreement_ids: list[str] = []
+        self._agreement_number: dict[str, int] = {}
+        self.satisfied_event: dict[int, str] = {}   # rare: open, yet a performing event is known
+        self.due_us = array("q")
+        self.start_us = array("q")
+        self.opened_us = array("q")
+        self.state = array("B")
+        self.step = array("H")
+        self.late = array("B")
+        self.phase = array("B")             # gauge phase (gauges.py)
+        self.terms_of = array("I")
+        self.item_of = array("i")
+        self.item_next = array("i")
+        self.event_of = array("i")
+        self.context_of = array("i")
+        self.description_of = array("I")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- lookups --
+    def slot_of(self, obligation_id: str) -> int:
+        return self.ids.find(id_key(obligation_id))
+
+    def event_number(self, event_id: str) -> int:
+        return self.events.find(id_key(event_id))
+
+    def item_slots(self, agreement_id: str, item_ref: str) -> list[int]:
+        number = self._agreement_number.get(agreement_id)
+        if number is None:
+            return []
+        item = self.items.find(_item_key(number, item_ref))
+        out: list[int] = []
+        slot = self.item_head[item] if item >= 0 else NONE
+        while slot != NONE:
+            out.append(slot)
+            slot = self.item_next[slot]
+        return out
+
+    def live_slots(self) -> Iterator[int]:
+        return (slot for slot, code in enumerate(self.state) if code != FREE)
+
+    def terms_at(self, slot: int) -> Terms:
+        terms = self.terms.values[self.terms_of[slot]]
+        assert terms is not None
+        return terms
+
+    def item_ref(self, slot: int) -> str:
+        return self.items.key(self.item_of[slot])[4:].decode("utf-8")
+
+    def obligation_id(self, slot: int) -> str:
+        return id_text(self.ids.key(slot))
+
+    def obligation(self, slot: int) -> Obligation:
+        """The slot as an `Obligation` value (instants in UTC)."""
+        t = self.terms_at(slot)
+        return Obligation(
+            id_text(self.ids.key(slot)), t.agreement_id, t.agreement_version, self.item_ref(slot), t.category,
+            t.kind, t.responsible_party_role, t.responsible_party_id, from_us(self.due_us[slot]), t.deadline,
+            t.starts_from, from_us(self.start_us[slot]), id_text(self.events.key(self.event_of[slot])),
+            from_us(self.opened_us[slot]), t.rule, t.satisfied_by, t.satisfier_role, t.classification,
+            t.calendar_note, self.descriptions.values[self.description_of[slot]], STATES[self.state[slot]],
+            self.step[slot], self.satisfied_event.get(slot), bool(self.late[slot]))
+
+    def context(self, slot: int) -> dict | None:
+        """The slot's envelope context as a fresh dict; None when it was opened without one."""
+        ident = self.context_of[slot]
+        if ident == NO_CONTEXT:
+            return None
+        return self.contexts.get(ident, self.terms_at(slot).agreement_id, self.item_ref(slot))
+
+    # -- changes --
+    def insert(self, ob: Obligation, context: dict | None) -> int:
+        """A new slot for an obligation not held yet."""
+        slot = self.ids.add(id_key(ob.obligation_id))
+        if slot >= len(self.state):
+            for name, code in COLUMNS.items():
+                getattr(self, name).append(_DEFAULTS.get(name, 0))
+        self.event_of[slot] = self.events.add(id_key(ob.opened_by_event_id))
+        self.context_of[slot] = self.contexts.add(context)
+        self._link(slot, ob.agreement_id, ob.item_ref)
+        self._write(slot, ob, new=True)
+        return slot
+
+    def overwrite(self, slot: int, ob: Obligation) -> None:
+        """A later record of the obligation in the slot replaces what it says."""
+        if self.terms_at(slot).agreement_id != ob.agreement_id or self.item_ref(slot) != ob.item_ref:
+            self._unlink(slot)
+            self._link(slot, ob.agreement_id, ob.item_ref)
+        event = self.events.add(id_key(ob.opened_by_event_id))
+        self.events.release(self.event_of[slot])
+        self.event_of[slot] = event
+        self._write(slot, ob, new=False)
+
+    def set_context(self, slot: int, context: dict | None) -> None:
+        fresh = self.contexts.add(context)
+        self.contexts.release(self.context_of[slot])
+        self.context_of[slot] = fresh
+
+    def set_progress(self, slot: int, state: State, step: int) -> None:
+        self.state[slot] = STATE_CODE[state]
+        self.step[slot] = step
+
+    def remove(self, slot: int) -> None:
+        self._unlink(slot)
+        self.terms.release(self.terms_of[slot])
+        self.descriptions.release(self.description_of[slot])
+        self.events.release(self.event_of[slot])
+        self.contexts.release(self.context_of[slot])
+        self.satisfied_event.pop(slot, None)
+        self.ids.release(slot)
+        self.state[slot] = FREE
+        self.terms_of[slot] = self.description_of[slot] = 0
+        self.event_of[slot] = self.context_of[slot] = NONE
+
+    def _write(self, slot: int, ob: Obligation, new: bool) -> None:
+        terms = self.terms.add(terms_of(ob))
+        description = self.descriptions.add(ob.custom_description)
+        if not new:
+            self.terms.release(self.terms_of[slot])
+            self.descriptions.release(self.description_of[slot])
+        self.terms_of[slot] = terms
+        self.description_of[slot] = description
+        self.due_us[slot] = to_us(ob.due_at)
+        self.start_us[slot] = to_us(ob.start_at)
+        self.opened_us[slot] = to_us(ob.opened_at)
+        self.state[slot] = STATE_CODE[ob.state]
+        self.step[slot] = ob.ladder_step
+        self.late[slot] = 1 if ob.late else 0
+        if ob.satisfied_by_event_id:
+            self.satisfied_event[slot] = ob.satisfied_by_event_id
+        else:
+            self.satisfied_event.pop(slot, None)
+
+    def _link(self, slot: int, agreement_id: str, item_ref: str) -> None:
+        number = self._agreement_number.get(agreement_id)
+        if number is None:
+            number = self._agreement_number[agreement_id] = len(self.agreement_ids)
+            self.agreement_ids.append(agreement_id)
+        item = self.items.add(_item_key(number, item_ref))
+        while item >= len(self.item_head):
+            self.item_head.append(NONE)
+        self.item_of[slot] = item
+        self.item_next[slot] = NONE
+        last = self.item_head[item]
+        if last == NONE:
+            self.item_head[item] = slot
+            return
+        while self.item_next[last] != NONE:
+            last = self.item_next[last]
+        self.item_next[last] = slot
+
+    def _unlink(self, slot: int) -> None:
+        item = self.item_of[slot]
+        nxt = self.item_next[slot]
+        if self.item_head[item] == slot:
+            self.item_head[item] = nxt
+        else:
+            prev = self.item_head[item]
+            while self.item_next[prev] != slot:
+                prev = self.item_next[prev]
+            self.item_next[prev] = nxt
+        if self.items.refs(item) == 1:
+            self.item_head[item] = NONE
+        self.items.release(item)
+        self.item_of[slot] = self.item_next[slot] = NONE
+
+
+def _item_key(agreement_number: int, item_ref: str) -> bytes:
+    return agreement_number.to_bytes(4, "little") + item_ref.encode("utf-8")
