@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from agents.core.emitted import context_of
 from agents.core.obligations.engine import ObligationEngine
+from agents.core.obligations.gauges import Counts
 from agents.core.obligations.openers import default_openers
 from agents.core.obligations.events import change_events, change_from_event
 from streams.validation import validate_event
@@ -26,22 +27,24 @@ REPLAY_MARGIN = timedelta(minutes=5)
 
 
 class ObligationsService:
-    """Engine + the envelope context of each obligation (for the events it emits). No Kafka here."""
+    """Engine + the events it emits. No Kafka here. The envelope context of each obligation (what
+    its events copy from the event that opened it) is kept by the engine, once per distinct value."""
 
     def __init__(self, engine: ObligationEngine, schemas):
         self.engine = engine
         self.schemas = schemas
-        self.contexts: dict[str, dict] = {}
 
     def restore(self, ledger) -> tuple[int, list[dict]]:
         """Rebuild from the ledger; returns (open obligations, events still to emit)."""
-        changes, last_recorded = [], None
-        for record in ledger.iter(kinds=["event"], event_types=["obligation.*"]):
-            event = record.data
-            self.contexts[event["payload"]["obligation_id"]] = context_of(event)
-            changes.append(change_from_event(event))
-            last_recorded = record.recorded_at
-        open_count = self.engine.restore(changes)
+        last_recorded = None
+
+        def recorded_changes():
+            nonlocal last_recorded
+            for record in ledger.iter(kinds=["event"], event_types=["obligation.*"]):
+                last_recorded = record.recorded_at
+                yield change_from_event(record.data), context_of(record.data)
+
+        open_count = self.engine.restore_with_contexts(recorded_changes())
         intake = set(self.schemas.intake_categories)
         since = (last_recorded - REPLAY_MARGIN) if last_recorded else None
         pending = []
@@ -55,25 +58,20 @@ class ObligationsService:
         now = now or datetime.now(timezone.utc)
         out = []
         for change in self.engine.on_event(event):
-            self.contexts.setdefault(change.obligation.obligation_id, context_of(event))
-            out += change_events(change, self.contexts[change.obligation.obligation_id], now)
+            context = change.context if change.context is not None else context_of(event)
+            out += change_events(change, context, now)
         return out
 
-    def counts(self, now: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-        """(agreement, category) -> (open, overdue), for the Prometheus gauges."""
-        out: dict[tuple[str, str], list[int]] = {}
-        for obligation in self.engine.open_obligations():
-            entry = out.setdefault((obligation.agreement_id, obligation.category), [0, 0])
-            entry[0] += 1
-            entry[1] += obligation.due_at <= now
-        return {key: (open_, overdue) for key, (open_, overdue) in out.items()}
+    def counts(self, now: datetime) -> dict[tuple[str, str], Counts]:
+        """(agreement, category) -> Counts(open, due_soon, overdue), for the Prometheus gauges;
+        kept by the engine as obligations come and go, not counted here."""
+        return self.engine.counts(now)
 
     def tick(self, now: datetime | None = None) -> list[dict]:
         now = now or datetime.now(timezone.utc)
         out = []
         for change in self.engine.tick(now):
-            context = self.contexts.get(change.obligation.obligation_id, {})
-            out += change_events(change, context, now)
+            out += change_events(change, change.context or {}, now)
         return out
 
 
@@ -126,15 +124,14 @@ def install(app, bus, extra_openers=()) -> None:
 
     @app.timer(interval=GAUGE_SECONDS)
     async def report_open_obligations():
-        # Walks every open obligation, so it runs seldom; the tick below stays due-only.
         service = await owned_service()
         if service is None:
             return
         counts = service.counts(datetime.now(timezone.utc))
         for agreement, category in reported - set(counts):
             bus.metrics.set_obligations(agreement, category, 0, 0)  # gone: say zero, not stale
-        for (agreement, category), (open_, overdue) in counts.items():
-            bus.metrics.set_obligations(agreement, category, open_, overdue)
+        for (agreement, category), count in counts.items():
+            bus.metrics.set_obligations(agreement, category, count.open, count.overdue)
         reported.clear()
         reported.update(counts)
 

@@ -34,6 +34,7 @@ class BytesTable:
         self._free = array("q")        # released ids, reused last-in first-out
         self._bits = index_bits
         self._index = array("i", [_FREE]) * (1 << index_bits)
+        self._mask, self._shift = (1 << index_bits) - 1, 32 - index_bits
         self._count = 0
         self._garbage = 0              # heap bytes of released keys
 
@@ -48,9 +49,11 @@ class BytesTable:
 
     def find(self, key: bytes) -> int:
         """The id of ``key``, or -1."""
-        h = stable_hash(key)
-        index, mask = self._index, len(self._index) - 1
-        pos = h >> (32 - self._bits)
+        return self._lookup(key, (zlib.crc32(key) * _MIX) & 0xFFFFFFFF)   # stable_hash, inlined
+
+    def _lookup(self, key: bytes, h: int) -> int:
+        index, mask = self._index, self._mask
+        pos = h >> self._shift
         heap, offsets, lengths, hashes = self._heap, self._offsets, self._lengths, self._hashes
         size = len(key)
         while True:
@@ -79,10 +82,17 @@ class BytesTable:
     # -- changes --
     def add(self, key: bytes) -> int:
         """The id of ``key`` (inserted if new), its count raised by one."""
-        ident = self.find(key)
+        h = (zlib.crc32(key) * _MIX) & 0xFFFFFFFF
+        ident = self._lookup(key, h)
         if ident < 0:
-            ident = self._insert(key)
+            ident = self._insert(key, h)
         self._refs[ident] += 1
+        return ident
+
+    def add_new(self, key: bytes) -> int:
+        """:meth:`add` for a key the caller has just looked up and not found."""
+        ident = self._insert(key, stable_hash(key))
+        self._refs[ident] = 1
         return ident
 
     def release(self, ident: int) -> None:
@@ -92,10 +102,9 @@ class BytesTable:
         if left <= 0:
             self._remove(ident)
 
-    def _insert(self, key: bytes) -> int:
+    def _insert(self, key: bytes, h: int) -> int:
         if (self._count + 1) * 5 > len(self._index) * 3:     # keep the index at most 60 % full
             self._resize(self._bits + 1)
-        h = stable_hash(key)
         if self._free:
             ident = self._free.pop()
             self._offsets[ident] = len(self._heap)
@@ -114,14 +123,14 @@ class BytesTable:
         return ident
 
     def _place(self, ident: int, h: int) -> None:
-        index, mask = self._index, len(self._index) - 1
-        pos = h >> (32 - self._bits)
+        index, mask = self._index, self._mask
+        pos = h >> self._shift
         while index[pos] != _FREE:
             pos = (pos + 1) & mask
         index[pos] = ident
 
     def _remove(self, ident: int) -> None:
-        index, mask, shift = self._index, len(self._index) - 1, 32 - self._bits
+        index, mask, shift = self._index, self._mask, self._shift
         hashes = self._hashes
         pos = hashes[ident] >> shift
         while index[pos] != ident:
@@ -151,6 +160,7 @@ class BytesTable:
     def _resize(self, bits: int) -> None:
         self._bits = max(bits, _MIN_BITS)
         self._index = array("i", [_FREE]) * (1 << self._bits)
+        self._mask, self._shift = (1 << self._bits) - 1, 32 - self._bits
         hashes = self._hashes
         for ident, start in enumerate(self._offsets):
             if start != _FREE:
@@ -185,6 +195,7 @@ class BytesTable:
         table._free = _array("q", parts["free"], swap)
         table._index = _array("i", parts["index"], swap)
         table._bits, table._count, table._garbage = int(parts["bits"]), int(parts["count"]), int(parts["garbage"])
+        table._mask, table._shift = (1 << table._bits) - 1, 32 - table._bits
         n = len(table._offsets)
         if not (len(table._lengths) == len(table._hashes) == len(table._refs) == n
                 and len(table._index) == 1 << table._bits and 0 <= table._count <= n

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 
-from agents.core.obligations.bytestable import BytesTable
+from agents.core.obligations.idtable import FixedKeyTable
 
 _COMPACT_AFTER = 4096    # forgotten entries at the head of the queue before it is shortened
 
@@ -13,7 +13,7 @@ class ClosedIds:
     """A set of id keys with a first-in first-out queue of when each was closed."""
 
     def __init__(self) -> None:
-        self.keys = BytesTable()
+        self.keys = FixedKeyTable(17)
         self._closed_us = array("q")
         self._ident = array("q")
         self._head = 0
@@ -22,19 +22,19 @@ class ClosedIds:
         return len(self.keys)
 
     def __contains__(self, key: bytes) -> bool:
-        return self.keys.find(key) >= 0
+        return len(self.keys) > 0 and self.keys.find(key) >= 0
 
     def add(self, key: bytes, closed_us: int) -> None:
         if self.keys.find(key) >= 0:
             return
-        self._ident.append(self.keys.add(key))
+        self._ident.append(self.keys.add_new(key))
         self._closed_us.append(closed_us)
 
     def forget_before(self, horizon_us: int) -> None:
         """Forget ids in the order they were closed while the oldest is older than the horizon."""
         head, closed, ident = self._head, self._closed_us, self._ident
         while head < len(closed) and closed[head] < horizon_us:
-            self.keys.release(ident[head])
+            self.keys.remove(ident[head])
             head += 1
         if head > _COMPACT_AFTER and head * 2 > len(closed):
             del closed[:head]
@@ -50,7 +50,7 @@ class ClosedIds:
     @classmethod
     def from_export(cls, parts: dict, swap: bool = False) -> "ClosedIds":
         out = cls()
-        out.keys = BytesTable.from_export(parts["keys"], swap)
+        out.keys = FixedKeyTable.from_export(parts["keys"], swap)
         for name in ("closed_us", "ident"):
             column = array("q")
             if len(parts[name]) % column.itemsize:

@@ -138,11 +138,11 @@ class ObligationEngine:
         role = _party_role(event)
         store = self._store
         slots = store.item_slots(agreement_id, item_ref)
-        this_event = store.event_number(event_id) if slots else -1
+        this_event = store.event_key(event_id) if slots else None
 
         for slot in slots:
             terms = store.terms_at(slot)
-            if store.event_of[slot] == this_event or etype not in terms.satisfied_by:
+            if etype not in terms.satisfied_by or store.opened_by(slot) == this_event:
                 continue
             if terms.satisfier_role is not None and terms.satisfier_role != role:
                 continue
@@ -155,9 +155,9 @@ class ObligationEngine:
         if corrected:
             # A correction replaces what the corrected event opened (e.g. a new classification);
             # its notification already happened, so no new NOTIFY is opened.
-            corrected_event = store.event_number(corrected)
+            corrected_event = store.event_key(corrected)
             for slot in store.item_slots(agreement_id, item_ref):
-                if corrected_event >= 0 and store.event_of[slot] == corrected_event:
+                if corrected_event is not None and store.opened_by(slot) == corrected_event:
                     changes.append(self._close(slot, store.obligation(slot)._replace(state=State.CANCELLED),
                                                "cancelled", published, reason=f"corrected by {etype} {event_id}"))
 
@@ -213,7 +213,7 @@ class ObligationEngine:
         changes = [Change("opened", ob, published, context=own_context)]
         if spec.satisfied_by_opening_event:
             return self._perform_at_once(ob, event, event_id, published, changes, own_context)
-        self._insert(ob, context)
+        self._insert(ob, context, key)
         return changes
 
     def _perform_at_once(self, ob: Obligation, event: dict, event_id: str, published: datetime,
@@ -247,31 +247,38 @@ class ObligationEngine:
         self._gauges.advance(now_us)
         changes: list[Change] = []
         store, timers, stats = self._store, self._timers, self.stats
+        # A breach and its first step often fire together: build the obligation once for both.
+        last_slot, last_ob, last_context = -1, None, None
         while True:
             entry = timers.pop_due(now_us)
             if entry is None:
                 break
             stats.heap_pops += 1
-            if not self._is_live(*entry):
+            ladder = self._live_ladder(*entry)
+            if ladder is None:
                 stats.stale_pops += 1
                 continue
             stats.fired += 1
             fire_us, _, packed = entry
             slot, token = packed >> 8, (packed & 0xFF) - 1
             at = from_us(fire_us)
-            ladder = self._ladder(slot)
             if token == -1:
                 store.set_progress(slot, State.BREACHED, store.step[slot])
                 ob = store.obligation(slot)
-                reason = f"{ob.kind.value} for {ob.item_ref} was due {_iso(ob.due_at)} and has not been done"
-                changes.append(Change("breached", ob, at, reason=reason, breach="overdue",
-                                      context=store.context(slot)))
             else:
                 store.set_progress(slot, State.ESCALATED, token + 1)
-                ob = store.obligation(slot)
+                ob = (last_ob._replace(state=State.ESCALATED, ladder_step=token + 1)
+                      if slot == last_slot and last_ob is not None else store.obligation(slot))
+            context = last_context if slot == last_slot else store.context(slot)
+            if token == -1:
+                reason = f"{ob.kind.value} for {ob.item_ref} was due {_iso(ob.due_at)} and has not been done"
+                changes.append(Change("breached", ob, at, reason=reason, breach="overdue", context=context))
+            else:
                 changes.append(Change("escalated", ob, at, reason=None, breach="overdue",
-                                      escalation=ladder.escalation(ob, token, at), context=store.context(slot)))
-            self._schedule(slot, ladder)
+                                      escalation=ladder.escalation(ob, token, at), context=context))
+            last_slot, last_ob, last_context = slot, ob, context
+            if token + 1 < len(ladder.steps):
+                timers.push(ladder.fire_us(store.due_us[slot], token + 1), packed + 1)   # the next step
         return changes
 
     def _next_token(self, slot: int) -> int:
@@ -287,15 +294,19 @@ class ObligationEngine:
             self._timers.push(ladder.fire_us(self._store.due_us[slot], token), slot << 8 | (token + 1))
 
     def _is_live(self, fire_us: int, order: bytes, packed: int) -> bool:
-        """Whether a timer still stands: its obligation is open, has not moved on, and is the one
-        the timer was set for (slots are reused)."""
+        return self._live_ladder(fire_us, order, packed) is not None
+
+    def _live_ladder(self, fire_us: int, order: bytes, packed: int) -> Ladder | None:
+        """The ladder of a timer that still stands (its obligation is open, has not moved on, and
+        is the one the timer was set for: slots are reused); None for a stale timer."""
         store = self._store
         slot, token = packed >> 8, (packed & 0xFF) - 1
         if slot >= len(store.state) or store.state[slot] == FREE or token != self._next_token(slot):
-            return False
+            return None
         if order and order != store.ids.key(slot):
-            return False
-        return fire_us == self._ladder(slot).fire_us(store.due_us[slot], token)
+            return None
+        ladder = self._ladder(slot)
+        return ladder if fire_us == ladder.fire_us(store.due_us[slot], token) else None
 
     def _order_key(self, packed: int) -> bytes:
         # Timers due at the same instant fire in obligation-id order, as a heap of ids would.
@@ -303,8 +314,8 @@ class ObligationEngine:
         return self._store.ids.key(slot) if self._store.state[slot] != FREE else b""
 
     # -- bookkeeping --
-    def _insert(self, ob: Obligation, context: dict | None) -> int:
-        slot = self._store.insert(ob, context)
+    def _insert(self, ob: Obligation, context: dict | None, key: bytes | None = None) -> int:
+        slot = self._store.insert(ob, context, key)
         self._gauges.add(slot)
         self._schedule(slot, self._ladder(slot))
         return slot
@@ -351,7 +362,7 @@ class ObligationEngine:
             self._closed.add(key, to_us(at))
             return
         if slot < 0:
-            self._insert(ob, context)
+            self._insert(ob, context, key)
             return
         if (ob.ladder_step, ob.state != State.OPEN) >= (store.step[slot], store.state[slot] != _OPEN):
             ladder = self._ladder(slot)

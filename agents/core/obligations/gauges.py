@@ -4,8 +4,9 @@ The Prometheus gauges used to walk every open obligation (2.8-4.1 s at a million
 obligation adds itself when opened and takes itself away when closed, and the two moments at
 which it changes column are timers of their own: "due soon" at ``due - window`` and "overdue" at
 ``due`` (DESIGN "Obligations and escalation": timers cost in proportion to what falls due). These
-crossings emit nothing; they run on a `BucketedTimers` of their own, so that the counts can be
-brought up to any later instant without firing breaches or ladder steps, which only ``tick`` does.
+crossings emit nothing; they run on a `BucketedTimers` of their own (8 bytes a crossing: its
+instant follows from the slot's deadline), so that the counts can be brought up to any later
+instant without firing breaches or ladder steps, which only ``tick`` does.
 
 Overdue = its deadline has come (``due <= now``) and it is not done; due soon = ``due - window <=
 now < due``. Time only moves forward here: counts asked for an earlier instant than already seen
@@ -36,7 +37,7 @@ class Gauges:
         self.store = store
         self.window_us = window_us
         self.at_us = at_us              # crossings are applied up to this instant
-        self.timers = BucketedTimers()
+        self.timers = BucketedTimers(fire_of=self._fire_of)
         self.crossings = 0
         self._counts: dict[GaugeKey, list[int]] = {}
 
@@ -106,6 +107,19 @@ class Gauges:
             self.timers.push(due - self.window_us, slot << 8 | _TO_SOON)
         elif phase == SOON:
             self.timers.push(due, slot << 8 | _TO_OVERDUE)
+
+    def _fire_of(self, packed: int) -> int | None:
+        """When a crossing timer fires, if it still stands."""
+        store = self.store
+        slot, token = packed >> 8, packed & 0xFF
+        if slot >= len(store.state) or store.state[slot] == FREE:
+            return None
+        phase = store.phase[slot]
+        if token == _TO_SOON and phase == AHEAD:
+            return store.due_us[slot] - self.window_us
+        if token == _TO_OVERDUE and phase == SOON:
+            return store.due_us[slot]
+        return None
 
     def _key(self, slot: int) -> GaugeKey:
         terms = self.store.terms_at(slot)

@@ -39,7 +39,8 @@ class Ladder(NamedTuple):
             recipients = tuple({"name": p.name, "email": p.email, "phone": p.phone, "language": p.language,
                                 "party": p.party} for p in people)
         total = len(self.steps)
-        reason = (f"{ob.description}: due {ob.due_at.astimezone(self.tz):%Y-%m-%d %H:%M %Z}, overdue by "
+        local_due = ob.due_at.astimezone(self.tz)
+        reason = (f"{ob.description}: due {local_due.strftime('%Y-%m-%d %H:%M ')}{local_due.tzname()}, overdue by "
                   f"{human_span(at - ob.due_at)}; step {index + 1} of {total}: {step.role} by {step.channel}"
                   + (" (page)" if step.page else ""))
         if not recipients:

@@ -49,6 +49,9 @@ class InternPool(Generic[T]):
             del self._ids[value]   # type: ignore[arg-type]
             self._free.append(ident)
 
+    def find(self, value: T) -> int | None:
+        return self._ids.get(value)
+
     def get(self, ident: int) -> T | None:
         return self.values[ident]
 

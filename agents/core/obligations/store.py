@@ -1,24 +1,28 @@
 """Open obligations as columns: one slot per obligation, about 50 bytes of arrays plus its share
 of the interned tables, instead of a named tuple of 24 fields (~760 bytes, measured).
 
-* The slot is the obligation id's number in a `BytesTable` (ids are 16-byte UUIDs there).
+* The slot is the obligation id's number in a `FixedKeyTable` (ids are 16-byte UUIDs there).
 * What obligations opened by one rule under one agreement version have in common (agreement,
   category, kind, classification, rule, deadline, what satisfies it, who owes it, calendar note)
   is one shared `Terms` record; the slot holds its number.
 * Instants are epoch microseconds in ``array('q')``; state, ladder step, lateness are bytes.
-* Items and opening events are byte keys in their own tables; the slots of an item are a linked
-  list through ``item_next``, in the order they were opened (they satisfy in that order).
+* Items are byte keys in their own table; the slots of an item are a linked list through
+  ``item_next``, in the order they were opened (they satisfy in that order).
+* The opening event's id is 17 bytes in a flat column (event ids are UUIDs; other text is
+  interned and the column holds its number).
 * A rule's own wording and the envelope context are interned too (`contexts.py`).
 
 `Obligation` values are built only on the way out (:meth:`ObligationStore.obligation`).
 """
 from __future__ import annotations
 
+import hashlib
 from array import array
 from typing import Iterator, NamedTuple
 
 from agents.core.obligations.bytestable import BytesTable
 from agents.core.obligations.contexts import NO_CONTEXT, ContextTable
+from agents.core.obligations.idtable import FixedKeyTable
 from agents.core.obligations.model import Kind, Obligation, State, from_us, to_us
 from agents.core.obligations.pools import InternPool
 
@@ -52,39 +56,46 @@ def terms_of(ob: Obligation) -> Terms:
                  ob.responsible_party_id, ob.calendar_note)
 
 
-def id_key(text: str) -> bytes:
-    """The table key of an obligation or event id: 0x00 + 16 bytes for a canonical UUID (what
-    `obligation_id` makes), 0x01 + UTF-8 for any other text, so both round-trip exactly."""
-    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and not any(c.isupper() for c in text):
+def uuid_key(text: str) -> bytes | None:
+    """0x00 + the 16 bytes of a canonical (lower-case, hyphenated) UUID; None for other text."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and text.lower() == text:
         try:
             raw = bytes.fromhex(text.replace("-", ""))
         except ValueError:
-            raw = b""
+            return None
         if len(raw) == 16:
             return b"\x00" + raw
-    return b"\x01" + text.encode("utf-8")
+    return None
+
+
+def id_key(text: str) -> bytes:
+    """The 17-byte table key of an obligation id: `uuid_key` for the UUIDs `obligation_id`
+    makes; for any other text, 0x01 + a 16-byte BLAKE2 digest (the text itself is kept aside)."""
+    return uuid_key(text) or b"\x01" + hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 def id_text(key: bytes) -> str:
-    if key[0] == 0:
-        h = key[1:].hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return key[1:].decode("utf-8")
+    h = key[1:].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # Column name -> array type code. Every column has one entry per slot.
 COLUMNS = {"due_us": "q", "start_us": "q", "opened_us": "q", "state": "B", "step": "H", "late": "B",
-           "phase": "B", "terms_of": "I", "item_of": "i", "item_next": "i", "event_of": "i",
-           "context_of": "i", "description_of": "I"}
-_DEFAULTS = {"state": FREE, "item_of": NONE, "item_next": NONE, "event_of": NONE, "context_of": NO_CONTEXT}
+           "phase": "B", "terms_of": "I", "item_of": "i", "item_next": "i", "context_of": "i",
+           "description_of": "I"}
+_DEFAULTS = {"state": FREE, "item_of": NONE, "item_next": NONE, "context_of": NO_CONTEXT}
+EVENT_WIDTH = ID_WIDTH = 17    # bytes of an id key: obligation ids, the opening event's id
+_NO_EVENT = bytes(EVENT_WIDTH)
 
 
 class ObligationStore:
     def __init__(self) -> None:
-        self.ids = BytesTable()
+        self.ids = FixedKeyTable(ID_WIDTH)
+        self.id_texts: dict[int, str] = {}   # rare: obligation ids that are not UUIDs, by slot
         self.items = BytesTable()          # agreement number (4 bytes) + item_ref
         self.item_head = array("i")        # per item: its first slot
-        self.events = BytesTable()         # the opening events' ids
+        self.event_ids = bytearray()       # per slot: the opening event's id key (EVENT_WIDTH bytes)
+        self.event_texts: InternPool[str] = InternPool()   # event ids that are not UUIDs
         self.contexts = ContextTable()
         self.terms: InternPool[Terms] = InternPool()
         self.descriptions: InternPool[str] = InternPool()
@@ -101,7 +112,6 @@ class ObligationStore:
         self.terms_of = array("I")
         self.item_of = array("i")
         self.item_next = array("i")
-        self.event_of = array("i")
         self.context_of = array("i")
         self.description_of = array("I")
 
@@ -112,8 +122,35 @@ class ObligationStore:
     def slot_of(self, obligation_id: str) -> int:
         return self.ids.find(id_key(obligation_id))
 
-    def event_number(self, event_id: str) -> int:
-        return self.events.find(id_key(event_id))
+    def event_key(self, event_id: str) -> bytes | None:
+        """How an event id appears in the event column; None if no slot can have it."""
+        key = uuid_key(event_id)
+        if key is not None:
+            return key
+        number = self.event_texts.find(event_id)
+        return None if number is None else _text_event_key(number)
+
+    def opened_by(self, slot: int) -> bytearray:
+        return self.event_ids[slot * EVENT_WIDTH:(slot + 1) * EVENT_WIDTH]
+
+    def _event_text(self, slot: int) -> str:
+        key = self.opened_by(slot)
+        if key[0] == 0:
+            return id_text(key)
+        text = self.event_texts.values[int.from_bytes(key[1:], "little")]
+        assert text is not None
+        return text
+
+    def _set_event(self, slot: int, event_id: str) -> None:
+        key = uuid_key(event_id) or _text_event_key(self.event_texts.add(event_id))
+        self._release_event(slot)
+        self.event_ids[slot * EVENT_WIDTH:(slot + 1) * EVENT_WIDTH] = key
+
+    def _release_event(self, slot: int) -> None:
+        key = self.opened_by(slot)
+        if key[0] == 1:
+            self.event_texts.release(int.from_bytes(key[1:], "little"))
+        self.event_ids[slot * EVENT_WIDTH:(slot + 1) * EVENT_WIDTH] = _NO_EVENT
 
     def item_slots(self, agreement_id: str, item_ref: str) -> list[int]:
         number = self._agreement_number.get(agreement_id)
@@ -139,18 +176,20 @@ class ObligationStore:
         return self.items.key(self.item_of[slot])[4:].decode("utf-8")
 
     def obligation_id(self, slot: int) -> str:
-        return id_text(self.ids.key(slot))
+        key = self.ids.key(slot)
+        return id_text(key) if key[0] == 0 else self.id_texts[slot]
 
     def obligation(self, slot: int) -> Obligation:
         """The slot as an `Obligation` value (instants in UTC)."""
         t = self.terms_at(slot)
-        return Obligation(
-            id_text(self.ids.key(slot)), t.agreement_id, t.agreement_version, self.item_ref(slot), t.category,
+        # _make skips the named tuple's 24-argument __new__: a third of the cost of building one.
+        return Obligation._make((
+            self.obligation_id(slot), t.agreement_id, t.agreement_version, self.item_ref(slot), t.category,
             t.kind, t.responsible_party_role, t.responsible_party_id, from_us(self.due_us[slot]), t.deadline,
-            t.starts_from, from_us(self.start_us[slot]), id_text(self.events.key(self.event_of[slot])),
+            t.starts_from, from_us(self.start_us[slot]), self._event_text(slot),
             from_us(self.opened_us[slot]), t.rule, t.satisfied_by, t.satisfier_role, t.classification,
             t.calendar_note, self.descriptions.values[self.description_of[slot]], STATES[self.state[slot]],
-            self.step[slot], self.satisfied_event.get(slot), bool(self.late[slot]))
+            self.step[slot], self.satisfied_event.get(slot), bool(self.late[slot])))
 
     def context(self, slot: int) -> dict | None:
         """The slot's envelope context as a fresh dict; None when it was opened without one."""
@@ -160,13 +199,15 @@ class ObligationStore:
         return self.contexts.get(ident, self.terms_at(slot).agreement_id, self.item_ref(slot))
 
     # -- changes --
-    def insert(self, ob: Obligation, context: dict | None) -> int:
-        """A new slot for an obligation not held yet."""
-        slot = self.ids.add(id_key(ob.obligation_id))
+    def insert(self, ob: Obligation, context: dict | None, key: bytes | None = None) -> int:
+        """A new slot for an obligation not held yet (``key``: its id key, if already made)."""
+        key = key or id_key(ob.obligation_id)
+        slot = self.ids.add_new(key)
         if slot >= len(self.state):
-            for name, code in COLUMNS.items():
-                getattr(self, name).append(_DEFAULTS.get(name, 0))
-        self.event_of[slot] = self.events.add(id_key(ob.opened_by_event_id))
+            self._grow(slot + 1)
+        if key[0] != 0:
+            self.id_texts[slot] = ob.obligation_id
+        self._set_event(slot, ob.opened_by_event_id)
         self.context_of[slot] = self.contexts.add(context)
         self._link(slot, ob.agreement_id, ob.item_ref)
         self._write(slot, ob, new=True)
@@ -177,10 +218,21 @@ class ObligationStore:
         if self.terms_at(slot).agreement_id != ob.agreement_id or self.item_ref(slot) != ob.item_ref:
             self._unlink(slot)
             self._link(slot, ob.agreement_id, ob.item_ref)
-        event = self.events.add(id_key(ob.opened_by_event_id))
-        self.events.release(self.event_of[slot])
-        self.event_of[slot] = event
+        self._set_event(slot, ob.opened_by_event_id)
         self._write(slot, ob, new=False)
+
+    def _grow(self, at_least: int) -> None:
+        # In blocks, so that opening a million obligations is not 13 million appends.
+        more = max(at_least - len(self.state), 1024, len(self.state) // 8)
+        for name in COLUMNS:
+            column = getattr(self, name)
+            column.extend(array(column.typecode, [_DEFAULTS.get(name, 0)]) * more)
+        self.event_ids += bytes(EVENT_WIDTH * more)
+
+    def columns_in_use(self) -> dict[str, array]:
+        """Each column cut to the slots ever handed out (the tail is room to grow)."""
+        used = self.ids.capacity
+        return {name: getattr(self, name)[:used] for name in COLUMNS}
 
     def set_context(self, slot: int, context: dict | None) -> None:
         fresh = self.contexts.add(context)
@@ -195,13 +247,14 @@ class ObligationStore:
         self._unlink(slot)
         self.terms.release(self.terms_of[slot])
         self.descriptions.release(self.description_of[slot])
-        self.events.release(self.event_of[slot])
+        self._release_event(slot)
         self.contexts.release(self.context_of[slot])
         self.satisfied_event.pop(slot, None)
-        self.ids.release(slot)
+        self.id_texts.pop(slot, None)
+        self.ids.remove(slot)
         self.state[slot] = FREE
         self.terms_of[slot] = self.description_of[slot] = 0
-        self.event_of[slot] = self.context_of[slot] = NONE
+        self.context_of[slot] = NO_CONTEXT
 
     def _write(self, slot: int, ob: Obligation, new: bool) -> None:
         terms = self.terms.add(terms_of(ob))
@@ -254,6 +307,10 @@ class ObligationStore:
             self.item_head[item] = NONE
         self.items.release(item)
         self.item_of[slot] = self.item_next[slot] = NONE
+
+
+def _text_event_key(number: int) -> bytes:
+    return b"\x01" + number.to_bytes(EVENT_WIDTH - 1, "little")
 
 
 def _item_key(agreement_number: int, item_ref: str) -> bytes:
