@@ -184,16 +184,16 @@ class BytesTable:
                 "garbage": self._garbage}
 
     @classmethod
-    def from_export(cls, parts: dict, swap: bool = False) -> "BytesTable":
+    def from_export(cls, parts: dict) -> "BytesTable":
         """Rebuild from :meth:`export` output; raises ValueError if the parts do not fit together."""
         table = cls.__new__(cls)
         table._heap = bytearray(parts["heap"])
-        table._offsets = _array("q", parts["offsets"], swap)
-        table._lengths = _array("I", parts["lengths"], swap)
-        table._hashes = _array("I", parts["hashes"], swap)
-        table._refs = _array("I", parts["refs"], swap)
-        table._free = _array("q", parts["free"], swap)
-        table._index = _array("i", parts["index"], swap)
+        table._offsets = array_from("q", parts["offsets"])
+        table._lengths = array_from("I", parts["lengths"])
+        table._hashes = array_from("I", parts["hashes"])
+        table._refs = array_from("I", parts["refs"])
+        table._free = array_from("q", parts["free"])
+        table._index = array_from("i", parts["index"])
         table._bits, table._count, table._garbage = int(parts["bits"]), int(parts["count"]), int(parts["garbage"])
         table._mask, table._shift = (1 << table._bits) - 1, 32 - table._bits
         n = len(table._offsets)
@@ -204,11 +204,10 @@ class BytesTable:
         return table
 
 
-def _array(typecode: str, data: bytes, swap: bool) -> array:
+def array_from(typecode: str, data: bytes | memoryview) -> array:
+    """An array of ``typecode`` holding ``data`` (bytes-like), for loading snapshots."""
     out = array(typecode)
     if len(data) % out.itemsize:
         raise ValueError(f"{len(data)} bytes is not a whole number of {typecode!r} items")
     out.frombytes(data)
-    if swap:
-        out.byteswap()
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 
+from agents.core.obligations.bytestable import array_from
 from agents.core.obligations.idtable import FixedKeyTable
 
 _COMPACT_AFTER = 4096    # forgotten entries at the head of the queue before it is shortened
@@ -48,17 +49,10 @@ class ClosedIds:
                 "ident": self._ident[self._head:].tobytes()}
 
     @classmethod
-    def from_export(cls, parts: dict, swap: bool = False) -> "ClosedIds":
+    def from_export(cls, parts: dict) -> "ClosedIds":
         out = cls()
-        out.keys = FixedKeyTable.from_export(parts["keys"], swap)
-        for name in ("closed_us", "ident"):
-            column = array("q")
-            if len(parts[name]) % column.itemsize:
-                raise ValueError(f"closed-id {name} is not whole items")
-            column.frombytes(parts[name])
-            if swap:
-                column.byteswap()
-            setattr(out, f"_{name}", column)
+        out.keys = FixedKeyTable.from_export(parts["keys"])
+        out._closed_us, out._ident = array_from("q", parts["closed_us"]), array_from("q", parts["ident"])
         if len(out._closed_us) != len(out._ident) or len(out._ident) != len(out.keys):
             raise ValueError("closed-id queue and set do not match")
         return out

@@ -74,11 +74,11 @@ class ContextTable:
                 "shape_refs": refs, "shape_free": free}
 
     @classmethod
-    def from_export(cls, parts: dict, swap: bool = False) -> "ContextTable":
+    def from_export(cls, parts: dict) -> "ContextTable":
         table = cls()
-        table.keys = BytesTable.from_export(parts["keys"], swap)
+        table.keys = BytesTable.from_export(parts["keys"])
         shapes = [tuple(s) if s is not None else None for s in parts["shapes"]]
-        table.shapes = InternPool.rebuilt(shapes, parts["shape_refs"], parts["shape_free"], swap)  # type: ignore[arg-type]
+        table.shapes = InternPool.rebuilt(shapes, parts["shape_refs"], parts["shape_free"])  # type: ignore[arg-type]
         return table
 
 

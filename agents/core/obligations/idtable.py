@@ -6,6 +6,8 @@ from __future__ import annotations
 import zlib
 from array import array
 
+from agents.core.obligations.bytestable import array_from
+
 _FREE = -1
 _MIX = 0x9E3779B1
 _MIN_BITS = 8
@@ -111,24 +113,14 @@ class FixedKeyTable:
                 "count": self._count}
 
     @classmethod
-    def from_export(cls, parts: dict, swap: bool = False) -> "FixedKeyTable":
+    def from_export(cls, parts: dict) -> "FixedKeyTable":
         table = cls(int(parts["width"]))
         table._keys, table._live = bytearray(parts["keys"]), bytearray(parts["live"])
-        table._free = _array("q", parts["free"], swap)
+        table._free = array_from("q", parts["free"])
         table._set_index(int(parts["bits"]))
-        table._index = _array("i", parts["index"], swap)
+        table._index = array_from("i", parts["index"])
         table._count = int(parts["count"])
         if (len(table._keys) != len(table._live) * table.width or len(table._index) != 1 << table._bits
                 or table._live.count(1) != table._count or len(table._free) + table._count != len(table._live)):
             raise ValueError("id table parts do not fit together")
         return table
-
-
-def _array(typecode: str, data: bytes, swap: bool) -> array:
-    out = array(typecode)
-    if len(data) % out.itemsize:
-        raise ValueError(f"{len(data)} bytes is not a whole number of {typecode!r} items")
-    out.frombytes(data)
-    if swap:
-        out.byteswap()
-    return out

@@ -60,14 +60,12 @@ class InternPool(Generic[T]):
         return self._refs.tobytes(), list(self._free)
 
     @classmethod
-    def rebuilt(cls, values: list[T | None], refs: bytes, free: list[int], swap: bool = False) -> "InternPool[T]":
+    def rebuilt(cls, values: list[T | None], refs: bytes, free: list[int]) -> "InternPool[T]":
         pool: InternPool[T] = cls()
         counts = array("I")
         if len(refs) % counts.itemsize:
             raise ValueError("pool counts are not whole items")
         counts.frombytes(refs)
-        if swap:
-            counts.byteswap()
         if len(counts) != len(values) or not values or values[0] is not None:
             raise ValueError("pool values and counts do not fit together")
         pool.values = list(values)

@@ -1,6 +1,7 @@
 """A checkpoint of an obligation engine, so a restarted worker need not replay every record.
 
-Layout: a fixed head (magic, format version, flags, body length, SHA-256 of the body), then the
+Layout: a fixed head (magic, format version, flags, body length, SHA-256 over the head's other
+fields and the body), then the
 body: a JSON description (small: terms, shapes, counts, and where each binary part lies) followed
 by the binary parts, which are the engine's arrays as they are in memory. Loading is a few
 ``array.frombytes`` calls, no per-obligation work. Nothing in it is code (no pickle), so a
@@ -13,10 +14,9 @@ import json
 import struct
 import sys
 import zlib
-from array import array
 from typing import TYPE_CHECKING, Any
 
-from agents.core.obligations.bytestable import BytesTable
+from agents.core.obligations.bytestable import BytesTable, array_from
 from agents.core.obligations.closed import ClosedIds
 from agents.core.obligations.contexts import ContextTable
 from agents.core.obligations.gauges import Gauges
@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 MAGIC = b"QBOBSNAP"
 FORMAT_VERSION = 1
-_HEAD = struct.Struct(">8sHHQ32s")      # magic, format version, flags, body length, sha256(body)
+_FIELDS = struct.Struct(">8sHHQ")       # magic, format version, flags, body length
+_HEAD = struct.Struct(">8sHHQ32s")      # the same + SHA-256 of (those fields + body)
 _COMPRESSED = 1                          # flag: the body is zlib-compressed
+_KNOWN_FLAGS = _COMPRESSED
 
 
 class SnapshotInvalid(ValueError):
@@ -57,7 +59,8 @@ def encode(engine: "ObligationEngine", compress: bool = False) -> bytes:
     flags = 0
     if compress:
         body, flags = zlib.compress(body, 1), _COMPRESSED
-    return _HEAD.pack(MAGIC, FORMAT_VERSION, flags, len(body), hashlib.sha256(body).digest()) + body
+    fields = _FIELDS.pack(MAGIC, FORMAT_VERSION, flags, len(body))
+    return fields + hashlib.sha256(fields + body).digest() + body
 
 
 def decode(data: bytes, engine: "ObligationEngine") -> None:
@@ -73,8 +76,12 @@ def decode(data: bytes, engine: "ObligationEngine") -> None:
     body = view[_HEAD.size:]
     if len(body) != length:
         raise SnapshotInvalid(f"snapshot body is {len(body)} bytes, its head says {length} (truncated or padded)")
-    if hashlib.sha256(body).digest() != digest:
-        raise SnapshotInvalid("snapshot checksum does not match its body (corrupt or edited)")
+    digester = hashlib.sha256(view[:_FIELDS.size])
+    digester.update(body)
+    if digester.digest() != digest:
+        raise SnapshotInvalid("snapshot checksum does not match its content (corrupt or edited)")
+    if flags & ~_KNOWN_FLAGS:
+        raise SnapshotInvalid(f"snapshot has flags {flags:#x} this code does not know")
     try:
         if flags & _COMPRESSED:
             body = memoryview(zlib.decompress(body))
@@ -115,25 +122,27 @@ def _store_parts(store: ObligationStore) -> dict:
 
 
 def _install(tree: dict, engine: "ObligationEngine") -> None:
-    swap = tree["byteorder"] != sys.byteorder
+    if tree["byteorder"] != sys.byteorder:
+        # Arrays are kept as in memory; a snapshot from another byte order is replayed instead.
+        raise SnapshotInvalid(f"snapshot written on a {tree['byteorder']}-endian machine, this one is {sys.byteorder}")
     if tree["bucket_us"] != engine._timers.bucket_us:
         raise SnapshotInvalid("snapshot timers are bucketed differently from this code's")
     parts = tree["store"]
     store = ObligationStore()
     for name, code in COLUMNS.items():
-        setattr(store, name, _array(code, parts["columns"][name], swap))
-    store.ids = FixedKeyTable.from_export(parts["ids"], swap)
+        setattr(store, name, array_from(code, parts["columns"][name]))
+    store.ids = FixedKeyTable.from_export(parts["ids"])
     store.id_texts = {int(slot): str(text) for slot, text in parts["id_texts"]}
-    store.items = BytesTable.from_export(parts["items"], swap)
-    store.item_head = _array("i", parts["item_head"], swap)
+    store.items = BytesTable.from_export(parts["items"])
+    store.item_head = array_from("i", parts["item_head"])
     store.event_ids = bytearray(parts["event_ids"])
     store.event_texts = InternPool.rebuilt(parts["event_texts"], bytes(parts["event_text_refs"]),
-                                           parts["event_text_free"], swap)
-    store.contexts = ContextTable.from_export(parts["contexts"], swap)
+                                           parts["event_text_free"])
+    store.contexts = ContextTable.from_export(parts["contexts"])
     store.terms = InternPool.rebuilt([None if t is None else _terms(t) for t in parts["terms"]],
-                                     bytes(parts["terms_refs"]), parts["terms_free"], swap)
+                                     bytes(parts["terms_refs"]), parts["terms_free"])
     store.descriptions = InternPool.rebuilt(parts["descriptions"], bytes(parts["description_refs"]),
-                                            parts["description_free"], swap)
+                                            parts["description_free"])
     store.agreement_ids = [str(a) for a in parts["agreement_ids"]]
     store._agreement_number = {a: i for i, a in enumerate(store.agreement_ids)}
     store.satisfied_event = {int(slot): str(text) for slot, text in parts["satisfied_event"]}
@@ -144,15 +153,15 @@ def _install(tree: dict, engine: "ObligationEngine") -> None:
     if len(store.state) - store.state.count(FREE) != len(store.ids):
         raise SnapshotInvalid("snapshot slots in use do not match its id table")
 
-    closed = ClosedIds.from_export(tree["closed"], swap)
+    closed = ClosedIds.from_export(tree["closed"])
     timers = BucketedTimers(order_of=engine._order_key)
-    timers.load(*(_array("q", tree["timers"][k], swap) for k in ("minutes", "lengths", "flat")))
+    timers.load(*(array_from("q", tree["timers"][k]) for k in ("minutes", "lengths", "flat")))
     saved = tree["gauges"]
     if saved["window_us"] != engine._gauges.window_us:
         raise SnapshotInvalid(f"snapshot counts 'due soon' over {saved['window_us'] // 1_000_000} s, this engine "
                               f"over {engine._gauges.window_us // 1_000_000} s")
     gauges = Gauges(store, saved["window_us"], saved["at_us"])
-    gauges.timers.load(*(_array("q", saved[k], swap) for k in ("minutes", "lengths", "flat")))
+    gauges.timers.load(*(array_from("q", saved[k]) for k in ("minutes", "lengths", "flat")))
     gauges.restore_counts(saved["counts"], saved["at_us"], saved["crossings"])
     if sum(c.open for c in gauges.counts().values()) != len(store.ids):
         raise SnapshotInvalid("snapshot counts do not match its open obligations")
@@ -188,13 +197,3 @@ def _resolve(node: Any, blobs: list[memoryview]) -> Any:
     if isinstance(node, list):
         return [_resolve(v, blobs) for v in node]
     return node
-
-
-def _array(typecode: str, data: Any, swap: bool) -> array:
-    out = array(typecode)
-    if len(data) % out.itemsize:
-        raise ValueError(f"{len(data)} bytes is not a whole number of {typecode!r} items")
-    out.frombytes(data)
-    if swap:
-        out.byteswap()
-    return out

@@ -74,7 +74,7 @@ def id_key(text: str) -> bytes:
     return uuid_key(text) or b"\x01" + hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-def id_text(key: bytes) -> str:
+def id_text(key: bytes | bytearray) -> str:
     h = key[1:].hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
