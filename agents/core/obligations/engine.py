@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 
 from agents.core.agreements import Agreement, AgreementSet
 from agents.core.emitted import context_of
+from agents.core.obligations import snapshot
 from agents.core.obligations.closed import ClosedIds
 from agents.core.obligations.gauges import Counts, GaugeKey, Gauges
 from agents.core.obligations.ladders import Ladder, Ladders
@@ -74,8 +75,7 @@ class ObligationEngine:
         self._store = ObligationStore()
         self._closed = ClosedIds()
         self._timers = BucketedTimers(order_of=self._order_key)
-        self._gauges = Gauges(self._store, span_us(due_soon),
-                              to_us(self.clock()))
+        self._gauges = Gauges(self._store, span_us(due_soon), to_us(self.clock()))
 
     # -- queries --
     def __len__(self) -> int:
@@ -117,7 +117,7 @@ class ObligationEngine:
     def next_firing(self) -> tuple[datetime, str, int] | None:
         """When the next timer is due: (instant, obligation_id, token); token -1 = the deadline,
         k >= 0 = ladder step k. Drops stale entries on the way."""
-        entry = self._timers.first(self._is_live)
+        entry = self._timers.first(lambda *timer: self._live_ladder(*timer) is not None)
         if entry is None:
             return None
         fire_us, _, packed = entry
@@ -282,19 +282,22 @@ class ObligationEngine:
         return changes
 
     def _next_token(self, slot: int) -> int:
+        # -1: the deadline is next; k >= 0: ladder step k is.
         return -1 if self._store.state[slot] == _OPEN else self._store.step[slot]
 
     def _ladder(self, slot: int) -> Ladder:
         terms = self._store.terms_at(slot)
         return self._ladders.of(terms.agreement_id, terms.agreement_version)
 
-    def _schedule(self, slot: int, ladder: Ladder) -> None:
-        token = self._next_token(slot)
-        if token < len(ladder.steps):
-            self._timers.push(ladder.fire_us(self._store.due_us[slot], token), slot << 8 | (token + 1))
+    def _next_timer(self, slot: int) -> tuple[int, int] | None:
+        """(token, fire_us) of the slot's next timer; None once its ladder is spent."""
+        ladder, token = self._ladder(slot), self._next_token(slot)
+        return (token, ladder.fire_us(self._store.due_us[slot], token)) if token < len(ladder.steps) else None
 
-    def _is_live(self, fire_us: int, order: bytes, packed: int) -> bool:
-        return self._live_ladder(fire_us, order, packed) is not None
+    def _schedule(self, slot: int) -> None:
+        timer = self._next_timer(slot)
+        if timer is not None:
+            self._timers.push(timer[1], slot << 8 | (timer[0] + 1))
 
     def _live_ladder(self, fire_us: int, order: bytes, packed: int) -> Ladder | None:
         """The ladder of a timer that still stands (its obligation is open, has not moved on, and
@@ -317,7 +320,7 @@ class ObligationEngine:
     def _insert(self, ob: Obligation, context: dict | None, key: bytes | None = None) -> int:
         slot = self._store.insert(ob, context, key)
         self._gauges.add(slot)
-        self._schedule(slot, self._ladder(slot))
+        self._schedule(slot)
         return slot
 
     def _forget(self, slot: int) -> None:
@@ -365,17 +368,13 @@ class ObligationEngine:
             self._insert(ob, context, key)
             return
         if (ob.ladder_step, ob.state != State.OPEN) >= (store.step[slot], store.state[slot] != _OPEN):
-            ladder = self._ladder(slot)
-            token = self._next_token(slot)
-            before = (token, ladder.fire_us(store.due_us[slot], token) if token < len(ladder.steps) else None)
+            # Timers already set for what the record leaves as it was are not set twice.
+            timer, gauge = self._next_timer(slot), (store.phase[slot], store.due_us[slot])
             self._gauges.remove(slot)
             store.overwrite(slot, ob)
-            self._gauges.add(slot)
-            ladder = self._ladder(slot)
-            token = self._next_token(slot)
-            after = (token, ladder.fire_us(store.due_us[slot], token) if token < len(ladder.steps) else None)
-            if after != before:
-                self._schedule(slot, ladder)
+            self._gauges.add(slot, already_set=gauge)
+            if self._next_timer(slot) != timer:
+                self._schedule(slot)
         if context is not None:
             store.set_context(slot, context)
 
@@ -383,14 +382,12 @@ class ObligationEngine:
     def snapshot(self) -> bytes:
         """Everything needed to resume: open obligations, ladder positions, closed ids, contexts,
         gauges and timers, versioned and checksummed (`snapshot.py`)."""
-        from agents.core.obligations.snapshot import encode
-        return encode(self)
+        return snapshot.encode(self)
 
     def load_snapshot(self, data: bytes) -> int:
         """Replace this engine's state with a snapshot's; raises `SnapshotInvalid` (state left as
         it was) when the data is corrupt, truncated or of another format. Returns open count."""
-        from agents.core.obligations.snapshot import decode
-        decode(data, self)
+        snapshot.decode(data, self)
         return len(self._store)
 
     @classmethod

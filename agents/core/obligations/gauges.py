@@ -44,8 +44,9 @@ class Gauges:
     def counts(self) -> dict[GaugeKey, Counts]:
         return {key: Counts(*values) for key, values in self._counts.items()}
 
-    def add(self, slot: int) -> None:
-        """Count a slot just written (its due instant and terms are set)."""
+    def add(self, slot: int, already_set: tuple[int, int] | None = None) -> None:
+        """Count a slot just written (its due instant and terms are set). ``already_set``: the
+        (phase, due) whose crossing timer is pending for this slot, if any: not set again."""
         store = self.store
         due = store.due_us[slot]
         if due <= self.at_us:
@@ -61,7 +62,8 @@ class Gauges:
         values[0] += 1
         if phase:
             values[phase] += 1
-        self._schedule(slot, phase, due)
+        if already_set != (phase, due):
+            self._schedule(slot, phase, due)
 
     def remove(self, slot: int) -> None:
         """Stop counting a slot (before it is freed or rewritten)."""
