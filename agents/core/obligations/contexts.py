@@ -18,6 +18,8 @@ from agents.core.obligations.pools import InternPool
 
 NO_CONTEXT = -1
 Shape = tuple[Any, Any, Any, str, Any, Any]     # holder, manufacturer, site, product JSON, line, classification
+Prepared = tuple[Shape, bytes]                  # a context's shape and batch, worked out once per event
+_PRODUCTS_KEPT = 10_000                         # distinct product records whose JSON is remembered
 
 
 class ContextTable:
@@ -25,20 +27,27 @@ class ContextTable:
         self.keys = BytesTable()
         self.shapes: InternPool[Shape] = InternPool()
         self._products: dict[str, Any] = {}     # product JSON -> the decoded product, shared
+        self._product_texts: dict[tuple, str] = {}   # product items -> its JSON, so it is made once
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def add(self, context: dict | None) -> int:
-        """The id of this context (shared with every equal one); NO_CONTEXT for None."""
+    def prepare(self, context: dict | None) -> Prepared | None:
+        """What :meth:`add` keeps of a context; an event's obligations share one preparation."""
         if context is None:
-            return NO_CONTEXT
-        product = json.dumps(context.get("product"), sort_keys=True, ensure_ascii=False, default=str)
+            return None
         shape: Shape = (_plain(context.get("holder_id")), _plain(context.get("manufacturer_id")),
-                        _plain(context.get("site_id")), product, _plain(context.get("line_id")),
-                        _plain(context.get("classification")))
+                        _plain(context.get("site_id")), self._product_text(context.get("product")),
+                        _plain(context.get("line_id")), _plain(context.get("classification")))
+        return shape, _batch_bytes(context.get("batch_no"))
+
+    def add(self, prepared: Prepared | None) -> int:
+        """The id of this context (shared with every equal one); NO_CONTEXT for None."""
+        if prepared is None:
+            return NO_CONTEXT
+        shape, batch = prepared
         shape_id = self.shapes.add(shape)
-        ident = self.keys.add(shape_id.to_bytes(4, "little") + _batch_bytes(context.get("batch_no")))
+        ident = self.keys.add(shape_id.to_bytes(4, "little") + batch)
         if self.keys.refs(ident) > 1:
             self.shapes.release(shape_id)    # the key already held the shape
         return ident
@@ -66,6 +75,23 @@ class ContextTable:
                   "site_id": site, "product": dict(decoded) if isinstance(decoded, dict) else decoded,
                   "batch_no": batch, "line_id": line, "item_ref": item_ref, "classification": classification}
         return {name: values[name] for name in CONTEXT_FIELDS}
+
+    def _product_text(self, product: Any) -> str:
+        items = None
+        if isinstance(product, dict):
+            try:
+                items = tuple(sorted(product.items()))
+                hash(items)
+            except TypeError:       # a nested value: no shortcut
+                items = None
+        text = self._product_texts.get(items) if items is not None else None
+        if text is None:
+            text = json.dumps(product, sort_keys=True, ensure_ascii=False, default=str)
+            if items is not None:
+                if len(self._product_texts) >= _PRODUCTS_KEPT:
+                    self._product_texts.clear()
+                self._product_texts[items] = text
+        return text
 
     # -- snapshot --
     def export(self) -> dict:

@@ -27,23 +27,35 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from agents.core.agreements import Agreement, AgreementSet
 from agents.core.emitted import context_of
 from agents.core.obligations import snapshot
 from agents.core.obligations.closed import ClosedIds
+from agents.core.obligations.contexts import Prepared
 from agents.core.obligations.gauges import Counts, GaugeKey, Gauges
 from agents.core.obligations.ladders import Ladder, Ladders
 from agents.core.obligations.model import (TERMINAL, Change, Obligation, ObligationSpec, State, _iso, as_utc,
                                            from_us, human_span, required_utc, span_us, to_us)
-from agents.core.obligations.openers import Opener, OpenerRegistry, _party_role, default_openers, obligation_id
-from agents.core.obligations.store import FREE, STATE_CODE, ObligationStore, id_key
+from agents.core.obligations.openers import Opener, OpenerRegistry, _party_role, default_openers, obligation_uuid
+from agents.core.obligations.store import FREE, STATE_CODE, ObligationStore, id_key, id_text, uuid_key
 from agents.core.obligations.timers import BucketedTimers
 
 log = logging.getLogger(__name__)
 
 _OPEN = STATE_CODE[State.OPEN]
+
+
+class _Opening(NamedTuple):
+    """What every obligation an event opens shares, worked out once."""
+
+    event: dict
+    event_id: str
+    published: datetime
+    context: dict                   # context_of(event)
+    prepared: Prepared | None       # the same, as the store keeps it
+    event_key: bytes | None         # uuid_key(event_id)
 
 
 @dataclass
@@ -168,6 +180,8 @@ class ObligationEngine:
             return changes
         calendar = self.agreements.calendar(agreement)
         context = context_of(event)
+        opening = _Opening(event, event_id, published, context, store.contexts.prepare(context),
+                           uuid_key(event_id))
         for opener in self.openers:
             try:
                 specs = opener(event, agreement, calendar) or []
@@ -178,16 +192,15 @@ class ObligationEngine:
             for spec in specs:
                 if corrected and spec.satisfied_by_opening_event:
                     continue
-                changes.extend(self._open_spec(spec, event, agreement, published, context))
+                changes.extend(self._open_spec(spec, agreement, opening))
         return changes
 
-    def _open_spec(self, spec: ObligationSpec, event: dict, agreement: Agreement, published: datetime,
-                   context: dict) -> list[Change]:
+    def _open_spec(self, spec: ObligationSpec, agreement: Agreement, opening: "_Opening") -> list[Change]:
+        event, event_id, published = opening.event, opening.event_id, opening.published
         target = spec.agreement or agreement
         item_ref = spec.item_ref or event["item_ref"]
-        event_id = event.get("event_id") or ""
-        oid = obligation_id(target.agreement_id, item_ref, spec.kind, event_id, spec.discriminator)
-        key = id_key(oid)
+        key = b"\x00" + obligation_uuid(target.agreement_id, item_ref, spec.kind, event_id, spec.discriminator)
+        oid = id_text(key)
         if key in self._closed:
             return []  # a replay of the opening event
         slot = self._store.ids.find(key)
@@ -209,11 +222,11 @@ class ObligationEngine:
             rule=spec.rule, satisfied_by=spec.satisfied_by, satisfier_role=spec.satisfier_role,
             classification=spec.classification, calendar_note=spec.calendar_note,
             custom_description=spec.description)
-        own_context = dict(context, agreement_id=ob.agreement_id, item_ref=ob.item_ref)
+        own_context = dict(opening.context, agreement_id=ob.agreement_id, item_ref=ob.item_ref)
         changes = [Change("opened", ob, published, context=own_context)]
         if spec.satisfied_by_opening_event:
             return self._perform_at_once(ob, event, event_id, published, changes, own_context)
-        self._insert(ob, context, key)
+        self._insert(ob, opening.prepared, key, opening.event_key)
         return changes
 
     def _perform_at_once(self, ob: Obligation, event: dict, event_id: str, published: datetime,
@@ -317,8 +330,9 @@ class ObligationEngine:
         return self._store.ids.key(slot) if self._store.state[slot] != FREE else b""
 
     # -- bookkeeping --
-    def _insert(self, ob: Obligation, context: dict | None, key: bytes | None = None) -> int:
-        slot = self._store.insert(ob, context, key)
+    def _insert(self, ob: Obligation, context: Prepared | None, key: bytes | None = None,
+                event_key: bytes | None = None) -> int:
+        slot = self._store.insert(ob, context, key, event_key)
         self._gauges.add(slot)
         self._schedule(slot)
         return slot
@@ -365,7 +379,7 @@ class ObligationEngine:
             self._closed.add(key, to_us(at))
             return
         if slot < 0:
-            self._insert(ob, context, key)
+            self._insert(ob, store.contexts.prepare(context), key)
             return
         if (ob.ladder_step, ob.state != State.OPEN) >= (store.step[slot], store.state[slot] != _OPEN):
             # Timers already set for what the record leaves as it was are not set twice.
@@ -376,7 +390,7 @@ class ObligationEngine:
             if self._next_timer(slot) != timer:
                 self._schedule(slot)
         if context is not None:
-            store.set_context(slot, context)
+            store.set_context(slot, store.contexts.prepare(context))
 
     # -- snapshot (the ledger layer decides where it is kept) --
     def snapshot(self) -> bytes:

@@ -21,7 +21,7 @@ from array import array
 from typing import Iterator, NamedTuple
 
 from agents.core.obligations.bytestable import BytesTable
-from agents.core.obligations.contexts import NO_CONTEXT, ContextTable
+from agents.core.obligations.contexts import NO_CONTEXT, ContextTable, Prepared
 from agents.core.obligations.idtable import FixedKeyTable
 from agents.core.obligations.model import Kind, Obligation, State, from_us, to_us
 from agents.core.obligations.pools import InternPool
@@ -141,8 +141,8 @@ class ObligationStore:
         assert text is not None
         return text
 
-    def _set_event(self, slot: int, event_id: str) -> None:
-        key = uuid_key(event_id) or _text_event_key(self.event_texts.add(event_id))
+    def _set_event(self, slot: int, event_id: str, key: bytes | None = None) -> None:
+        key = key or uuid_key(event_id) or _text_event_key(self.event_texts.add(event_id))
         self._release_event(slot)
         self.event_ids[slot * EVENT_WIDTH:(slot + 1) * EVENT_WIDTH] = key
 
@@ -199,15 +199,17 @@ class ObligationStore:
         return self.contexts.get(ident, self.terms_at(slot).agreement_id, self.item_ref(slot))
 
     # -- changes --
-    def insert(self, ob: Obligation, context: dict | None, key: bytes | None = None) -> int:
-        """A new slot for an obligation not held yet (``key``: its id key, if already made)."""
+    def insert(self, ob: Obligation, context: Prepared | None, key: bytes | None = None,
+               event_key: bytes | None = None) -> int:
+        """A new slot for an obligation not held yet (``key``, ``event_key``: its id key and its
+        opening event's `uuid_key`, when the caller has them)."""
         key = key or id_key(ob.obligation_id)
         slot = self.ids.add_new(key)
         if slot >= len(self.state):
             self._grow(slot + 1)
         if key[0] != 0:
             self.id_texts[slot] = ob.obligation_id
-        self._set_event(slot, ob.opened_by_event_id)
+        self._set_event(slot, ob.opened_by_event_id, event_key)
         self.context_of[slot] = self.contexts.add(context)
         self._link(slot, ob.agreement_id, ob.item_ref)
         self._write(slot, ob, new=True)
@@ -234,7 +236,7 @@ class ObligationStore:
         used = self.ids.capacity
         return {name: getattr(self, name)[:used] for name in COLUMNS}
 
-    def set_context(self, slot: int, context: dict | None) -> None:
+    def set_context(self, slot: int, context: Prepared | None) -> None:
         fresh = self.contexts.add(context)
         self.contexts.release(self.context_of[slot])
         self.context_of[slot] = fresh
