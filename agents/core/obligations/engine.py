@@ -32,15 +32,15 @@ from typing import Callable, Iterable, NamedTuple
 from agents.core.agreements import Agreement, AgreementSet
 from agents.core.emitted import context_of
 from agents.core.obligations import snapshot
+from agents.core.obligations.clocks import DEADLINE, Clocks
 from agents.core.obligations.closed import ClosedIds
 from agents.core.obligations.contexts import Prepared
 from agents.core.obligations.gauges import Counts, GaugeKey, Gauges
-from agents.core.obligations.ladders import Ladder, Ladders
+from agents.core.obligations.ladders import Ladders
 from agents.core.obligations.model import (TERMINAL, Change, Obligation, ObligationSpec, State, _iso, as_utc,
                                            from_us, human_span, required_utc, span_us, to_us)
 from agents.core.obligations.openers import Opener, OpenerRegistry, _party_role, default_openers, obligation_uuid
-from agents.core.obligations.store import FREE, STATE_CODE, ObligationStore, id_key, id_text, uuid_key
-from agents.core.obligations.timers import BucketedTimers
+from agents.core.obligations.store import STATE_CODE, ObligationStore, id_key, id_text, uuid_key
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ObligationEngine:
         self._ladders = Ladders(agreements)
         self._store = ObligationStore()
         self._closed = ClosedIds()
-        self._timers = BucketedTimers(order_of=self._order_key)
+        self._clocks = Clocks(self._store, self._ladders)
         self._gauges = Gauges(self._store, span_us(due_soon), to_us(self.clock()))
 
     # -- queries --
@@ -129,11 +129,11 @@ class ObligationEngine:
     def next_firing(self) -> tuple[datetime, str, int] | None:
         """When the next timer is due: (instant, obligation_id, token); token -1 = the deadline,
         k >= 0 = ladder step k. Drops stale entries on the way."""
-        entry = self._timers.first(lambda *timer: self._live_ladder(*timer) is not None)
-        if entry is None:
+        first = self._clocks.first()
+        if first is None:
             return None
-        fire_us, _, packed = entry
-        return from_us(fire_us), self._store.obligation_id(packed >> 8), (packed & 0xFF) - 1
+        fire_us, slot, token = first
+        return from_us(fire_us), self._store.obligation_id(slot), token
 
     # -- events --
     def on_event(self, event: dict) -> list[Change]:
@@ -259,82 +259,44 @@ class ObligationEngine:
         self._forget_closed(now_us)
         self._gauges.advance(now_us)
         changes: list[Change] = []
-        store, timers, stats = self._store, self._timers, self.stats
+        store, clocks, stats = self._store, self._clocks, self.stats
         # A breach and its first step often fire together: build the obligation once for both.
         last_slot, last_ob, last_context = -1, None, None
         while True:
-            entry = timers.pop_due(now_us)
+            entry = clocks.timers.pop_due(now_us)
             if entry is None:
                 break
             stats.heap_pops += 1
-            ladder = self._live_ladder(*entry)
-            if ladder is None:
+            live = clocks.live(*entry)
+            if live is None:
                 stats.stale_pops += 1
                 continue
             stats.fired += 1
-            fire_us, _, packed = entry
-            slot, token = packed >> 8, (packed & 0xFF) - 1
-            at = from_us(fire_us)
-            if token == -1:
+            slot, token, ladder = live
+            at = from_us(entry[0])
+            if token == DEADLINE:
                 store.set_progress(slot, State.BREACHED, store.step[slot])
-                ob = store.obligation(slot)
-            else:
-                store.set_progress(slot, State.ESCALATED, token + 1)
-                ob = (last_ob._replace(state=State.ESCALATED, ladder_step=token + 1)
-                      if slot == last_slot and last_ob is not None else store.obligation(slot))
-            context = last_context if slot == last_slot else store.context(slot)
-            if token == -1:
+                ob, context = store.obligation(slot), store.context(slot)
                 reason = f"{ob.kind.value} for {ob.item_ref} was due {_iso(ob.due_at)} and has not been done"
                 changes.append(Change("breached", ob, at, reason=reason, breach="overdue", context=context))
             else:
+                store.set_progress(slot, State.ESCALATED, token + 1)
+                if slot == last_slot and last_ob is not None:
+                    ob, context = last_ob._replace(state=State.ESCALATED, ladder_step=token + 1), last_context
+                else:
+                    ob, context = store.obligation(slot), store.context(slot)
                 changes.append(Change("escalated", ob, at, reason=None, breach="overdue",
                                       escalation=ladder.escalation(ob, token, at), context=context))
             last_slot, last_ob, last_context = slot, ob, context
-            if token + 1 < len(ladder.steps):
-                timers.push(ladder.fire_us(store.due_us[slot], token + 1), packed + 1)   # the next step
+            clocks.schedule_after(slot, token, ladder)
         return changes
-
-    def _next_token(self, slot: int) -> int:
-        # -1: the deadline is next; k >= 0: ladder step k is.
-        return -1 if self._store.state[slot] == _OPEN else self._store.step[slot]
-
-    def _ladder(self, slot: int) -> Ladder:
-        terms = self._store.terms_at(slot)
-        return self._ladders.of(terms.agreement_id, terms.agreement_version)
-
-    def _next_timer(self, slot: int) -> tuple[int, int] | None:
-        """(token, fire_us) of the slot's next timer; None once its ladder is spent."""
-        ladder, token = self._ladder(slot), self._next_token(slot)
-        return (token, ladder.fire_us(self._store.due_us[slot], token)) if token < len(ladder.steps) else None
-
-    def _schedule(self, slot: int) -> None:
-        timer = self._next_timer(slot)
-        if timer is not None:
-            self._timers.push(timer[1], slot << 8 | (timer[0] + 1))
-
-    def _live_ladder(self, fire_us: int, order: bytes, packed: int) -> Ladder | None:
-        """The ladder of a timer that still stands (its obligation is open, has not moved on, and
-        is the one the timer was set for: slots are reused); None for a stale timer."""
-        store = self._store
-        slot, token = packed >> 8, (packed & 0xFF) - 1
-        if slot >= len(store.state) or store.state[slot] == FREE or token != self._next_token(slot):
-            return None
-        if order and order != store.ids.key(slot):
-            return None
-        ladder = self._ladder(slot)
-        return ladder if fire_us == ladder.fire_us(store.due_us[slot], token) else None
-
-    def _order_key(self, packed: int) -> bytes:
-        # Timers due at the same instant fire in obligation-id order, as a heap of ids would.
-        slot = packed >> 8
-        return self._store.ids.key(slot) if self._store.state[slot] != FREE else b""
 
     # -- bookkeeping --
     def _insert(self, ob: Obligation, context: Prepared | None, key: bytes | None = None,
                 event_key: bytes | None = None) -> int:
         slot = self._store.insert(ob, context, key, event_key)
         self._gauges.add(slot)
-        self._schedule(slot)
+        self._clocks.schedule(slot)
         return slot
 
     def _forget(self, slot: int) -> None:
@@ -383,12 +345,12 @@ class ObligationEngine:
             return
         if (ob.ladder_step, ob.state != State.OPEN) >= (store.step[slot], store.state[slot] != _OPEN):
             # Timers already set for what the record leaves as it was are not set twice.
-            timer, gauge = self._next_timer(slot), (store.phase[slot], store.due_us[slot])
+            timer, gauge = self._clocks.next_timer(slot), (store.phase[slot], store.due_us[slot])
             self._gauges.remove(slot)
             store.overwrite(slot, ob)
             self._gauges.add(slot, already_set=gauge)
-            if self._next_timer(slot) != timer:
-                self._schedule(slot)
+            if self._clocks.next_timer(slot) != timer:
+                self._clocks.schedule(slot)
         if context is not None:
             store.set_context(slot, store.contexts.prepare(context))
 

@@ -17,6 +17,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from agents.core.obligations.bytestable import BytesTable, array_from
+from agents.core.obligations.clocks import Clocks
 from agents.core.obligations.closed import ClosedIds
 from agents.core.obligations.contexts import ContextTable
 from agents.core.obligations.gauges import Gauges
@@ -24,7 +25,6 @@ from agents.core.obligations.idtable import FixedKeyTable
 from agents.core.obligations.model import Kind
 from agents.core.obligations.pools import InternPool
 from agents.core.obligations.store import COLUMNS, EVENT_WIDTH, FREE, ObligationStore, Terms
-from agents.core.obligations.timers import BucketedTimers
 
 if TYPE_CHECKING:
     from agents.core.obligations.engine import ObligationEngine
@@ -45,10 +45,10 @@ def encode(engine: "ObligationEngine", compress: bool = False) -> bytes:
     store, gauges = engine._store, engine._gauges
     tree = {
         "byteorder": sys.byteorder,
-        "bucket_us": engine._timers.bucket_us,
+        "bucket_us": engine._clocks.timers.bucket_us,
         "store": _store_parts(store),
         "closed": engine._closed.export(),
-        "timers": dict(zip(("minutes", "lengths", "flat"), engine._timers.export())),
+        "timers": dict(zip(("minutes", "lengths", "flat"), engine._clocks.timers.export())),
         "gauges": gauges.export(),
     }
     blobs: list[bytes] = []
@@ -125,7 +125,7 @@ def _install(tree: dict, engine: "ObligationEngine") -> None:
     if tree["byteorder"] != sys.byteorder:
         # Arrays are kept as in memory; a snapshot from another byte order is replayed instead.
         raise SnapshotInvalid(f"snapshot written on a {tree['byteorder']}-endian machine, this one is {sys.byteorder}")
-    if tree["bucket_us"] != engine._timers.bucket_us:
+    if tree["bucket_us"] != engine._clocks.timers.bucket_us:
         raise SnapshotInvalid("snapshot timers are bucketed differently from this code's")
     parts = tree["store"]
     store = ObligationStore()
@@ -154,8 +154,8 @@ def _install(tree: dict, engine: "ObligationEngine") -> None:
         raise SnapshotInvalid("snapshot slots in use do not match its id table")
 
     closed = ClosedIds.from_export(tree["closed"])
-    timers = BucketedTimers(order_of=engine._order_key)
-    timers.load(*(array_from("q", tree["timers"][k]) for k in ("minutes", "lengths", "flat")))
+    clocks = Clocks(store, engine._ladders)
+    clocks.timers.load(*(array_from("q", tree["timers"][k]) for k in ("minutes", "lengths", "flat")))
     saved = tree["gauges"]
     if saved["window_us"] != engine._gauges.window_us:
         raise SnapshotInvalid(f"snapshot counts 'due soon' over {saved['window_us'] // 1_000_000} s, this engine "
@@ -166,8 +166,7 @@ def _install(tree: dict, engine: "ObligationEngine") -> None:
     if sum(c.open for c in gauges.counts().values()) != len(store.ids):
         raise SnapshotInvalid("snapshot counts do not match its open obligations")
     # Only now, with everything built, does the engine take the new state.
-    engine._store, engine._closed, engine._timers, engine._gauges = store, closed, timers, gauges
-    timers._order_of = engine._order_key
+    engine._store, engine._closed, engine._clocks, engine._gauges = store, closed, clocks, gauges
 
 
 def _terms(fields: list) -> Terms:
