@@ -209,15 +209,17 @@ def main() -> None:
     print(f"\ncounts()               first {first * 1000:.2f} ms, then {steady * 1000:.3f} ms "
           f"(was a walk over every open obligation)")
 
-    data, write_s = timed(engine.snapshot)
-    loaded, load_s = timed(ObligationEngine.from_snapshot, data, agreements, lambda: T0)
-    check(len(loaded) == n and loaded.counts(T0) == engine.counts(T0), "snapshot did not load what was saved")
-    check(loaded.next_firing() == engine.next_firing(), "snapshot changed the next firing")
-    del loaded
-    gc.collect()
-    print(f"snapshot               {len(data) / 1048576:.0f} MiB ({len(data) / n:.0f} bytes each), "
-          f"write {write_s:.2f} s, load {load_s:.2f} s")
-    del data
+    for compress in (False, True):
+        data, write_s = timed(engine.snapshot, compress)
+        loaded, load_s = timed(ObligationEngine.from_snapshot, data, agreements, lambda: T0)
+        check(len(loaded) == n and loaded.counts(T0) == engine.counts(T0), "snapshot did not load what was saved")
+        check(loaded.next_firing() == engine.next_firing(), "snapshot changed the next firing")
+        del loaded
+        gc.collect()
+        label = "snapshot (zlib)" if compress else "snapshot"
+        print(f"{label:<23}{len(data) / 1048576:.0f} MiB ({len(data) / n:.0f} bytes each), "
+              f"write {write_s:.2f} s, load {load_s:.2f} s")
+        del data
 
     rows = []
     pops0 = engine.stats.heap_pops

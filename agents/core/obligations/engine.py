@@ -355,10 +355,11 @@ class ObligationEngine:
             store.set_context(slot, store.contexts.prepare(context))
 
     # -- snapshot (the ledger layer decides where it is kept) --
-    def snapshot(self) -> bytes:
+    def snapshot(self, compress: bool = False) -> bytes:
         """Everything needed to resume: open obligations, ladder positions, closed ids, contexts,
-        gauges and timers, versioned and checksummed (`snapshot.py`)."""
-        return snapshot.encode(self)
+        gauges and timers, versioned and checksummed (`snapshot.py`). ``compress``: zlib, about
+        a third of the size for three times the writing time."""
+        return snapshot.encode(self, compress)
 
     def load_snapshot(self, data: bytes) -> int:
         """Replace this engine's state with a snapshot's; raises `SnapshotInvalid` (state left as
