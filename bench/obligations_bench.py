@@ -104,7 +104,8 @@ def build_with_contexts(agreement: Agreement, n: int) -> Iterator[tuple[Change, 
         yield change, envelope(agreement, i)
 
 
-def built_engine(agreements: AgreementSet, agreement: Agreement, n: int, contexts: bool) -> tuple[ObligationEngine, float]:
+def built_engine(agreements: AgreementSet, agreement: Agreement, n: int,
+                 contexts: bool) -> tuple[ObligationEngine, float]:
     engine = ObligationEngine(agreements, clock=lambda: T0)
     started = time.perf_counter()
     if contexts:

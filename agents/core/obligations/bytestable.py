@@ -70,14 +70,8 @@ class BytesTable:
         start = self._offsets[ident]
         return bytes(self._heap[start:start + self._lengths[ident]])
 
-    def is_live(self, ident: int) -> bool:
-        return 0 <= ident < len(self._offsets) and self._offsets[ident] != _FREE
-
     def refs(self, ident: int) -> int:
         return self._refs[ident]
-
-    def live_ids(self) -> list[int]:
-        return [i for i, start in enumerate(self._offsets) if start != _FREE]
 
     # -- changes --
     def add(self, key: bytes) -> int:

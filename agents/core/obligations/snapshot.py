@@ -48,7 +48,7 @@ def encode(engine: "ObligationEngine", compress: bool = False) -> bytes:
         "bucket_us": engine._clocks.timers.bucket_us,
         "store": _store_parts(store),
         "closed": engine._closed.export(),
-        "timers": dict(zip(("minutes", "lengths", "flat"), engine._clocks.timers.export())),
+        "timers": dict(zip(("minutes", "lengths", "flat"), engine._clocks.timers.export(), strict=True)),
         "gauges": gauges.export(),
     }
     blobs: list[bytes] = []

@@ -141,7 +141,7 @@ class BucketedTimers:
             raise ValueError("timer buckets do not fit together")
         self.clear()
         at = 0
-        for minute, length in zip(minutes, lengths):
+        for minute, length in zip(minutes, lengths, strict=True):
             self._buckets[minute] = flat[at:at + length]
             at += length
         self._minutes = list(minutes)

@@ -143,7 +143,10 @@ def test_a_working_day_ladder_step_keeps_its_calendar_time(working_day_ladder, r
         back = ObligationEngine.from_snapshot(live.snapshot(), working_day_ladder, Clock(s(31)))
     # Due Monday 2 Mar 10:00:30 Shanghai; one working day later ends Tuesday 23:59:59 local.
     step_two = datetime(2026, 3, 3, 23, 59, 59, tzinfo=ZoneInfo("Asia/Shanghai"))
-    acks = lambda changes: [c for c in changes if c.obligation.kind == Kind.ACKNOWLEDGE]
+
+    def acks(changes):
+        return [c for c in changes if c.obligation.kind == Kind.ACKNOWLEDGE]
+
     assert acks(back.tick(step_two - timedelta(seconds=1))) == []
     [second] = acks(back.tick(step_two))
     assert (second.escalation.step, second.at) == (2, step_two)
