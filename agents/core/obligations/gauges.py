@@ -56,9 +56,10 @@ class Gauges:
         else:
             phase = AHEAD
         store.phase[slot] = phase
-        values = self._counts.get(self._key(slot))
+        key = self._key(slot)
+        values = self._counts.get(key)
         if values is None:
-            values = self._counts[self._key(slot)] = [0, 0, 0]
+            values = self._counts[key] = [0, 0, 0]
         values[0] += 1
         if phase:
             values[phase] += 1
