@@ -10,10 +10,12 @@ through the real engine, the way a restarted worker does:
   does from the ledger: one batch number per item, a handful of sites, lines and products.
 
 Deadlines are spread one per 10 ms in a random order (a million span 2.8 hours). Reported: RSS
-(each build in a fresh process, so one does not hide in the other's freed memory), a tick with
-nothing due and ticks letting 0.01 % and 1 % of N fall due (each due obligation breaches and fires
-its first ladder step), ``counts()``, snapshot size, write and load time, and a full replay of the
-ledger records as JSON for comparison. Every figure is checked; a bad one stops the bench.
+(each build in a fresh process, so one does not hide in the other's freed memory), ticks with
+nothing due (the first of a minute moves that minute's timers, 6,000 here, into the ready heap)
+and ticks letting 0.01 % and 1 % of N fall due (each due obligation breaches and fires its first
+ladder step), ``counts()``, snapshot size, write and load time (plain and zlib), ``on_event``, and
+a full replay of the ledger records as JSON for comparison. Every figure is checked; a bad one
+stops the bench.
 """
 from __future__ import annotations
 
@@ -223,9 +225,13 @@ def main() -> None:
         del data
 
     rows = []
-    pops0 = engine.stats.heap_pops
-    fired, elapsed = timed(engine.tick, T0)
-    rows.append(("0 (nothing due)", 0, engine.stats.heap_pops - pops0, len(fired), elapsed))
+    # The first tick of a minute moves that minute's timers into the ready heap (once each);
+    # later ticks in the minute find them there.
+    for label in ("0, minute begins", "0, same minute"):
+        pops0 = engine.stats.heap_pops
+        fired, elapsed = timed(engine.tick, T0)
+        check(not fired, "a tick with nothing due fired something")
+        rows.append((label, 0, engine.stats.heap_pops - pops0, len(fired), elapsed))
     upto = 0
     for share in (0.0001, 0.01):
         due = round(n * share)
