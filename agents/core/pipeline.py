@@ -67,9 +67,6 @@ class Pipeline:
         openers = default_openers()
         openers.register(self.rules.opener)   # the rules' obligations (Arts. 5, 8, 11, 13, 19, 20, 25)
         self.engine = (engine_factory or ObligationEngine)(agreements, openers=openers)
-        # Envelope fields of each item, for the obligation records about it (its agreement's own:
-        # a holder's copy of a co-line notice gives that holder's context, never the publisher's).
-        self.contexts: dict[tuple[str, str], dict] = {}
 
     # -- one accepted event ---------------------------------------------------------------------
     def process(self, event: dict, now: datetime) -> Step:
@@ -92,15 +89,8 @@ class Pipeline:
                 step.deliveries[record["event_id"]] = route(record, self.agreements, self.schemas)
         for deliveries in list(step.deliveries.values()):
             # A copy under another holder's agreement is that holder's own record (Art. 8).
-            copies = [d.event for d in deliveries if d.event.get("copy_of_event_id")]
-            step.records += copies
-            for copy in copies:
-                self._remember(copy)
-        self._remember(event)
-        changes = self.engine.on_event(event)
-        for change in changes:
-            self._remember_for(change.obligation, event)
-        step.records += self._changes(changes, now)
+            step.records += [d.event for d in deliveries if d.event.get("copy_of_event_id")]
+        step.records += self._changes(self.engine.on_event(event), now)
         return step
 
     def _route(self, event: dict, outcome: Outcome) -> list[Delivery]:
@@ -108,29 +98,23 @@ class Pipeline:
             return [Delivery(n.holder_id, n.agreement_id, None, n.event, (), "own") for n in outcome.notices]
         return route(event, self.agreements, self.schemas)
 
-    def _remember(self, event: dict) -> None:
-        self.contexts[(event["agreement_id"], event["item_ref"])] = context_of(event)
-
-    def _remember_for(self, obligation, event: dict) -> None:
-        """The context of an obligation whose item no event names (a periodic review, a licence
-        step): the opening event's if it is of the same agreement, else the agreement's own parties."""
-        key = (obligation.agreement_id, obligation.item_ref)
-        if key in self.contexts:
-            return
-        context = context_of(event)
-        if event.get("agreement_id") != obligation.agreement_id:
-            agreement = self.agreements.latest(obligation.agreement_id) if self.agreements is not None else None
-            if agreement is not None:
-                own = agreement.product((event.get("product") or {}).get("code", "")) or agreement.products[0]
-                context.update(holder_id=agreement.holder.id, manufacturer_id=agreement.manufacturer.id,
-                               site_id=own.site_id, batch_no=None, line_id=None,
-                               product={"code": own.code, "generic_name": own.generic_name,
-                                        "dosage_form": own.dosage_form, "sterile": bool(own.sterile)})
-        context.update(agreement_id=obligation.agreement_id, item_ref=obligation.item_ref)
-        self.contexts[key] = context
-
-    def context_for(self, agreement_id: str, item_ref: str) -> dict:
-        return self.contexts[(agreement_id, item_ref)]
+    def context_of_change(self, change) -> dict:
+        """The envelope of an obligation record: the opening event's, when it is of the obligation's
+        own agreement; else (a holder's feedback on a co-line notice, Art. 8) the agreement's own
+        parties and product, never the publishing agreement's (Art. 10)."""
+        ob = change.obligation
+        context = dict(change.context or self.engine.context_for(ob) or {}, agreement_id=ob.agreement_id)
+        agreement = None
+        if self.agreements is not None:
+            agreement = self.agreements.version(ob.agreement_id, ob.agreement_version) or self.agreements.latest(ob.agreement_id)
+        if agreement is None or not agreement.products or context.get("holder_id") == agreement.holder.id:
+            return context
+        line = context.get("line_id")
+        product = next((p for p in agreement.products if line and line in p.line_ids()), agreement.products[0])
+        return {**context, "agreement_id": ob.agreement_id, "holder_id": agreement.holder.id,
+                "manufacturer_id": agreement.manufacturer.id, "site_id": product.site_id, "batch_no": None,
+                "product": {"code": product.code, "generic_name": product.generic_name,
+                            "dosage_form": product.dosage_form, "sterile": bool(product.sterile)}}
 
     def _emitted(self, event: dict, outcome: Outcome, now: datetime) -> list[dict]:
         emitted = outcome.bus_events(event, now)
@@ -150,36 +134,24 @@ class Pipeline:
     def _changes(self, changes: Iterable, now: datetime) -> list[dict]:
         out: list[dict] = []
         for change in changes:
-            ob = change.obligation
-            out += change_events(change, self.context_for(ob.agreement_id, ob.item_ref), now)
+            out += change_events(change, self.context_of_change(change), now)
         return out
-
-    def counts(self, now: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-        """(agreement, category) -> (open, overdue), for the gauges."""
-        out: dict[tuple[str, str], list[int]] = {}
-        for obligation in self.engine.open_obligations(now=now):
-            entry = out.setdefault((obligation.agreement_id, obligation.category), [0, 0])
-            entry[0] += 1
-            entry[1] += obligation.due_at <= now
-        return {key: (open_, overdue) for key, (open_, overdue) in out.items()}
 
     # -- rebuilding from the ledger ---------------------------------------------------------------
     def replay(self, records: Iterable[dict]) -> int:
         """Bring the state to where these ledger records (oldest first) left it, deciding nothing:
-        input events go through the rules (outcomes discarded), obligation records into the engine."""
+        input events go through the rules (outcomes discarded), obligation records into the engine
+        (each with its own envelope, which is its agreement's)."""
         from agents.core.obligations.events import change_from_event
 
         inputs, changes = 0, []
         for record in records:
             if (record.get("event_type") or "").startswith("obligation."):
-                changes.append(change_from_event(record))
-                self.contexts.setdefault((record["agreement_id"], record["item_ref"]), context_of(record))
-            elif is_input(record) or record.get("copy_of_event_id"):
-                self._remember(record)
-                if is_input(record):
-                    self.rules.replay([record])
-                    inputs += 1
-        self.engine.restore(changes)
+                changes.append((change_from_event(record), context_of(record)))
+            elif is_input(record):
+                self.rules.replay([record])
+                inputs += 1
+        self.engine.restore_with_contexts(changes)
         return inputs
 
 

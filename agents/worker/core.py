@@ -267,14 +267,16 @@ class CoreStage(Stage):
         self._last_gauges = time.monotonic()
         counts: dict[tuple[str, str], list[int]] = {}
         for part in self.parts.values():
-            for key, (open_, overdue) in part.pipeline.counts(now).items():
-                entry = counts.setdefault(key, [0, 0])
-                entry[0] += open_
-                entry[1] += overdue
+            # Kept as the engine opens, satisfies and breaches: nothing here walks the open obligations.
+            for key, count in part.pipeline.engine.counts(now).items():
+                entry = counts.setdefault(key, [0, 0, 0])
+                entry[0] += count.open
+                entry[1] += count.due_soon
+                entry[2] += count.overdue
         for agreement, category in self._gauged - set(counts):
-            self.bus.metrics.set_obligations(agreement, category, 0, 0)   # gone: zero, not stale
-        for (agreement, category), (open_, overdue) in counts.items():
-            self.bus.metrics.set_obligations(agreement, category, open_, overdue)
+            self.bus.metrics.set_obligations(agreement, category, 0, 0, 0)   # gone: zero, not stale
+        for (agreement, category), (open_, due_soon, overdue) in counts.items():
+            self.bus.metrics.set_obligations(agreement, category, open_, overdue, due_soon)
         self._gauged = set(counts)
         if self.consumer is not None:
             for tp in self.consumer.assignment():

@@ -28,6 +28,7 @@ class QbusMetrics:
     dead_letters_total{reason}                  records sent to the dead-letter topic
     obligations_open{agreement, category}       open obligations (gauge, set from the table)
     obligations_overdue{agreement, category}    open obligations past due (gauge)
+    obligations_due_soon{agreement, category}   open obligations due within 24 h (gauge)
     escalations_total{step}                     escalation steps reached
     directives_total{agreement, directive}      compliance directives issued (production.suspended)
     notification_attempts_total{channel, outcome}  delivery attempts: delivered, failed, gave_up
@@ -51,6 +52,9 @@ class QbusMetrics:
             ["agreement", "category"], **kw)
         self.obligations_overdue = Gauge(
             "obligations_overdue", "Open obligations past their due time, by agreement and category.",
+            ["agreement", "category"], **kw)
+        self.obligations_due_soon = Gauge(
+            "obligations_due_soon", "Open obligations due within the next 24 hours, by agreement and category.",
             ["agreement", "category"], **kw)
         self.escalations = Counter(
             "escalations", "Escalation ladder steps reached, by step number.",
@@ -82,9 +86,10 @@ class QbusMetrics:
     def dead_lettered(self, reason: str) -> None:
         self.dead_letters.labels(reason=reason).inc()
 
-    def set_obligations(self, agreement: str, category: str, open_: int, overdue: int) -> None:
+    def set_obligations(self, agreement: str, category: str, open_: int, overdue: int, due_soon: int = 0) -> None:
         self.obligations_open.labels(agreement=agreement, category=category).set(open_)
         self.obligations_overdue.labels(agreement=agreement, category=category).set(overdue)
+        self.obligations_due_soon.labels(agreement=agreement, category=category).set(due_soon)
 
     def stage_failed(self, stage: str) -> None:
         self.stage_failures.labels(stage=stage).inc()

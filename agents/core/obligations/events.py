@@ -38,6 +38,8 @@ def obligation_payload(change: Change) -> dict:
 
 def escalation_payload(change: Change) -> dict:
     ob, esc = change.obligation, change.escalation
+    if esc is None:
+        raise ValueError(f"{change.event_type} of {ob.obligation_id} is not an escalation step")
     names = [r["name"] if isinstance(r, dict) else str(r) for r in esc.recipients]
     return {
         "obligation_id": ob.obligation_id, "step": esc.step, "role": esc.role,

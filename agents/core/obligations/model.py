@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -63,6 +63,33 @@ def as_utc(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def required_utc(value: Any, what: str) -> datetime:
+    """:func:`as_utc` for a timestamp that must be there."""
+    moment = as_utc(value)
+    if moment is None:
+        raise ValueError(f"{what} is missing")
+    return moment
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    """Epoch microseconds, exactly (a float timestamp would round)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // _ONE_US
+
+
+def span_us(span: timedelta) -> int:
+    return span // _ONE_US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -179,12 +206,12 @@ class Obligation(NamedTuple):
             kind=Kind(d["kind"]),
             responsible_party_role=sys.intern(d["responsible_party_role"]),
             responsible_party_id=d.get("responsible_party_id"),
-            due_at=as_utc(d["due_at"]),
+            due_at=required_utc(d["due_at"], "due_at"),
             deadline=sys.intern(d.get("deadline") or ""),
             starts_from=sys.intern(d.get("starts_from") or ""),
-            start_at=as_utc(d.get("start_at")) or as_utc(d["due_at"]),
+            start_at=as_utc(d.get("start_at")) or required_utc(d["due_at"], "due_at"),
             opened_by_event_id=d.get("opened_by_event_id") or "",
-            opened_at=as_utc(d.get("opened_at")) or as_utc(d["due_at"]),
+            opened_at=as_utc(d.get("opened_at")) or required_utc(d["due_at"], "due_at"),
             rule=sys.intern(d.get("rule") or ""),
             satisfied_by=tuple(d.get("satisfied_by") or ()),
             satisfier_role=d.get("satisfier_role"),
@@ -216,7 +243,9 @@ class Change:
     """A state change of an obligation; the agent layer publishes it as an enveloped event.
 
     ``action`` is opened | satisfied | breached | escalated | cancelled; ``at`` is when it happened
-    (for timer changes, the instant the timer was due)."""
+    (for timer changes, the instant the timer was due). ``context``: the envelope fields the events
+    about this obligation copy (`agents.core.emitted.context_of` of the event that opened it), when
+    the engine knows them; not part of the change's identity."""
 
     action: str
     obligation: Obligation
@@ -224,6 +253,7 @@ class Change:
     reason: str | None = None
     breach: str | None = None     # "late_notification" | "overdue"
     escalation: Escalation | None = None
+    context: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def event_type(self) -> str:
@@ -259,7 +289,7 @@ class Change:
                              payload.get("channel") or "", bool(payload.get("page")), payload.get("reason") or "",
                              tuple(payload.get("recipients") or ()))
         return cls(payload.get("action") or "opened", Obligation.from_dict(payload),
-                   as_utc(payload.get("at")) or as_utc(payload["due_at"]), payload.get("reason"),
+                   as_utc(payload.get("at")) or required_utc(payload["due_at"], "due_at"), payload.get("reason"),
                    payload.get("breach"), esc)
 
 
@@ -287,7 +317,7 @@ class ObligationSpec:
     classification: str | None = None
 
 
-def human_span(delta) -> str:
+def human_span(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds < 0:
         return "0s"

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from agents.core.agreements import Agreement, Duration
 from agents.core.calendar import WorkingCalendar
-from agents.core.obligations.model import _NAMESPACE_BYTES, Kind, ObligationSpec, as_utc
+from agents.core.obligations.model import _NAMESPACE_BYTES, Kind, ObligationSpec, as_utc, required_utc
 
 
 Opener = Callable[[dict, Agreement, WorkingCalendar], "list[ObligationSpec]"]
@@ -89,7 +89,7 @@ def communication_list_opener(event: dict, agreement: Agreement, calendar: Worki
     timelines = agreement.timelines(category, classification)
     if timelines is None:
         return []
-    published = as_utc(event.get("published_at"))
+    published = required_utc(event.get("published_at"), "published_at")  # deadlines count from it
     occurred = as_utc(event.get("occurred_at")) or published
     publisher = _party_role(event)
     if publisher not in _COUNTERPART:
@@ -129,13 +129,19 @@ def default_openers() -> OpenerRegistry:
 def obligation_id(agreement_id: str, item_ref: str, kind: Kind | str, opened_by_event_id: str,
                   discriminator: str = "") -> str:
     """Deterministic, so replaying the opening event never opens a second obligation."""
+    h = obligation_uuid(agreement_id, item_ref, kind, opened_by_event_id, discriminator).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def obligation_uuid(agreement_id: str, item_ref: str, kind: Kind | str, opened_by_event_id: str,
+                    discriminator: str = "") -> bytes:
+    """The 16 bytes of :func:`obligation_id` (a UUID version 5, as uuid.uuid5 makes it)."""
     kind = kind.value if isinstance(kind, Kind) else kind
     name = "|".join((agreement_id, item_ref, kind, opened_by_event_id, discriminator)).encode("utf-8")
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50   # version 5, as uuid.uuid5 sets it
     digest[8] = (digest[8] & 0x3F) | 0x80   # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return bytes(digest)
 
 
 # -- the engine -------------------------------------------------------------------------------

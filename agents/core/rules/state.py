@@ -1,8 +1,10 @@
 """The facts the compliance rules remember between events. Pure and in memory.
 
 Nothing here is authoritative: the ledger of accepted events is. After a restart the state is
-rebuilt by replaying accepted events through :func:`agents.core.rules.evaluate` and discarding the
-outcomes; :attr:`RuleState.seen` makes that idempotent (an event id is applied at most once).
+rebuilt from a checkpoint and the accepted events since (or all of them), through
+:func:`agents.core.rules.evaluate`, discarding the outcomes; :attr:`RuleState.seen` (the most recent
+event ids) makes a redelivery a no-op. Duplicates at large are the core stage's, against the ledger.
+Facts are slotted dataclasses: a large CDMO keeps hundreds of thousands of them.
 
 Keys are always by agreement (Art. 10): an item is ``(agreement_id, item_ref)``, a batch
 ``(agreement_id, batch_no)``, a product ``(agreement_id, product_code)``; lines are physical and
@@ -10,6 +12,7 @@ shared by holders, so a line is ``(site_id, line_id)``.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +30,7 @@ def at_least_major(classification: str | None) -> bool:
     return CLASSIFICATION_RANK.get(classification, 0) >= CLASSIFICATION_RANK["MAJOR"]
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeFacts:
     """One change (Art. 9): both parties' classifications, the holder's decision, implementation."""
 
@@ -56,7 +59,7 @@ class ChangeFacts:
         return self.approved_by_event_id is not None and self.rejected_by_event_id is None
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemFacts:
     """A deviation or OOS/OOT item and the batches it concerns (Arts. 11, 12)."""
 
@@ -68,7 +71,7 @@ class ItemFacts:
     classification: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchFacts:
     """A batch at release (Art. 12) and the retention triggers already opened for it (Art. 11)."""
 
@@ -81,7 +84,7 @@ class BatchFacts:
     retention_triggers: set[str] = field(default_factory=set)
 
 
-@dataclass
+@dataclass(slots=True)
 class LineFacts:
     """A physical production line (Arts. 17, 18): when it last produced, GMP inspections passed."""
 
@@ -94,7 +97,7 @@ class LineFacts:
         return [p for p in self.gmp_passed if since is None or p[0] > since]
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeWindow:
     """Art. 11: an approved and implemented major change; its first three batches get retention
     samples and ongoing stability."""
@@ -110,7 +113,7 @@ class ChangeWindow:
         return len(self.batches) >= 3
 
 
-@dataclass
+@dataclass(slots=True)
 class Suspension:
     """An active suspend-production directive (Art. 5, or Art. 18 for an idle line)."""
 
@@ -135,11 +138,49 @@ class Suspension:
         return True
 
 
-@dataclass
+class RecentIds:
+    """The most recent ``capacity`` event ids, for a no-op redelivery; memory stays bounded."""
+
+    __slots__ = ("capacity", "_ids", "_order")
+
+    def __init__(self, capacity: int = 100_000):
+        self.capacity = capacity
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        if event_id in self._ids:
+            return
+        self._ids.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self.capacity:
+            self._ids.discard(self._order.popleft())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecentIds):
+            return self._ids == other._ids
+        return isinstance(other, (set, frozenset)) and self._ids == other
+
+    def __getstate__(self):
+        return (self.capacity, list(self._order))
+
+    def __setstate__(self, state) -> None:
+        self.capacity, order = state
+        self._order = deque(order)
+        self._ids = set(order)
+
+
+@dataclass(slots=True)
 class RuleState:
     """Every fact the rules keep. Compare two states with ``==`` (e.g. after a replay)."""
 
-    seen: set[str] = field(default_factory=set)
+    seen: RecentIds = field(default_factory=RecentIds)
     changes: dict[tuple[str, str], ChangeFacts] = field(default_factory=dict)
     items: dict[tuple[str, str], ItemFacts] = field(default_factory=dict)
     batches: dict[tuple[str, str], BatchFacts] = field(default_factory=dict)
