@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = 10
     producer_linger_ms: int = Field(1, description="How long the worker's producer waits to batch sends.")
     stage_batch: int = Field(500, description="Most records a stage takes in one step (one ledger transaction).")
+    intake_batch: int = Field(5000, description="Most records intake takes in one step: it looks through them for a "
+                                                "significant risk first (Art. 5).")
+    checkpoint_interval_s: float = Field(300.0, description="How often the core stage writes each partition's "
+                                                          "checkpoint (and always at a clean stop).")
+    checkpoint_records: int = Field(50_000, description="...or after this many records, whichever comes first.")
 
     # --- worker ---------------------------------------------------------------------------
     app_id: str = Field("qbus-worker", description="The worker's name; its stages' consumer groups are "

@@ -252,10 +252,11 @@ def verify_event(event: Mapping[str, Any], registry: KeyRegistry,
     except (binascii.Error, ValueError):
         return SignatureCheck(False, BAD, f"signature value is not valid base64 (key {key_id})", key_id, "malformed")
     try:
-        forms = signing_forms(event)
+        forms = signing_forms(event)   # version 2 first; version 1 is only made if that fails
+        verified = any(_verifies(key.public_key, value, form) for form in forms)
     except (TypeError, ValueError) as exc:
         return SignatureCheck(False, BAD, f"cannot check the signature (key {key_id}): {exc}", key_id, "mismatch")
-    if not any(_verifies(key.public_key, value, form) for form in forms):
+    if not verified:
         return SignatureCheck(False, BAD, f"signature does not match the event's content (key {key_id})", key_id,
                               "mismatch")
     return SignatureCheck(True, "SIGNED", f"signed by {instance} with key {key_id}", key_id)

@@ -68,7 +68,7 @@ class Admission:
         self.user_keys = KeyFile(Path(user_keys) if user_keys else None)
         self.clock_skew = clock_skew
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self._keys: dict[tuple[str, int, str], KeyRegistry] = {}
+        self._parsed: dict[tuple[str, int, str], list] = {}
 
     def __call__(self, event: dict, received_at: datetime | None = None) -> None:
         """Raise `Refusal` if the event may not be accepted; return quietly if it may."""
@@ -135,11 +135,16 @@ class Admission:
             raise Refusal(check.code, check.reason)
 
     def _source_keys(self, agreement: Agreement, source: SourceSystem, at: datetime) -> KeyRegistry:
+        """The source's keys valid at ``at``; the parsed keys are kept per agreement version."""
+        cache_key = (agreement.agreement_id, agreement.version, source.instance)
+        known = self._parsed.get(cache_key)
+        if known is None:
+            known = self._parsed[cache_key] = [(k, load_public_key(k.public_key)) for k in source.signing_keys()]
         tz = ZoneInfo(agreement.timezone)
         registry = KeyRegistry()
-        for key in source.signing_keys():
+        for key, public in known:
             if key.valid_at(at, tz):
-                registry.register(source.instance, key.key_id, load_public_key(key.public_key))
+                registry.register(source.instance, key.key_id, public)
         return registry
 
     # -- 2-4 for the dashboard -------------------------------------------------------------------

@@ -82,11 +82,27 @@ class Intake:
         self.checks = list(checks or [])
         self.urgent = urgent
 
-    def check(self, value: bytes | None, origin: Origin, received_at: datetime | None = None) -> Accepted | Rejected:
+    def peek(self, value: bytes | None) -> Decoded | None:
+        """The record decoded, or None where it does not decode (`check` will say why)."""
+        try:
+            return self._decode(value)
+        except Refusal:
+            return None
+
+    def may_be_urgent(self, record: Decoded | None) -> bool:
+        """Art. 5: whether a decoded record may be a significant risk, to be checked first."""
+        try:
+            return record is not None and self.urgent(record.value)
+        except Exception:  # noqa: BLE001 - a record this odd is checked in its turn, and refused there
+            return False
+
+    def check(self, value: bytes | None, origin: Origin, received_at: datetime | None = None,
+              decoded_record: Decoded | None = None) -> Accepted | Rejected:
+        """``decoded_record``: the record as `peek` decoded it (so it is decoded once)."""
         received_at = received_at or datetime.now(timezone.utc)
         decoded: dict = {}
         try:
-            record = self._decode(value)
+            record = decoded_record or self._decode(value)
             decoded = record.value
             event = self._validate(record, origin, received_at)
         except Refusal as refusal:

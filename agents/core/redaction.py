@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -67,6 +68,7 @@ class _Blanker:
     def __init__(self, event_schema: dict | None):
         self.schema = event_schema
         self.named = _named_types(event_schema, {}) if event_schema else {}
+        self._fields: dict[int, dict[str, dict]] = {}
 
     def resolve(self, schema):
         if isinstance(schema, str) and schema in self.named:
@@ -111,7 +113,10 @@ class _Blanker:
     def field(self, record: dict | None, name: str) -> dict | None:
         if record is None:
             return None
-        return next((f for f in record.get("fields", ()) if f["name"] == name), None)
+        fields = self._fields.get(id(record))
+        if fields is None:   # each record schema's fields by name, indexed once
+            fields = self._fields[id(record)] = {f["name"]: f for f in record.get("fields", ())}
+        return fields.get(name)
 
     def blank_path(self, value: Any, record: dict | None, parts: list[str]) -> bool:
         """Blank the field at ``parts`` under ``value`` (a dict, or a list of dicts). True if a value
@@ -138,11 +143,24 @@ class _Blanker:
         container[key] = self.empty(f, f["type"]) if f else None
 
 
+_blankers: dict[int, _Blanker] = {}
+
+
+def _blanker_of(event: dict, schemas: SchemaSet) -> _Blanker:
+    """The category's blanker, made once per schema (it indexes the schema's named types)."""
+    category = schemas.for_event_type(event.get("event_type", ""))
+    schema = category.event if category else None
+    key = id(schema)
+    blanker = _blankers.get(key)
+    if blanker is None or blanker.schema is not schema:
+        blanker = _blankers[key] = _Blanker(schema)
+    return blanker
+
+
 def remove_paths(event: dict, paths: Iterable[str], schemas: SchemaSet | None = None) -> list[str]:
     """Blank each dotted path in ``event`` in place; return the paths whose values were removed."""
     schemas = schemas or default_schemas()
-    category = schemas.for_event_type(event.get("event_type", ""))
-    blanker = _Blanker(category.event if category else None)
+    blanker = _blanker_of(event, schemas)
     removed = []
     for path in sorted(set(paths)):
         if blanker.blank_path(event, blanker.schema, path.split(".")):
@@ -171,21 +189,34 @@ def other_holder_identifiers(agreements, holder_id: str, at: datetime | None = N
     return {x for x in out - own if x.strip()}
 
 
-def _names_any(text: str, needles: list[str]) -> bool:
-    folded = text.casefold()
-    return any(n in folded for n in needles)
+_finders: dict[frozenset[str], Any] = {}
+
+
+def _finder(needles: frozenset[str]):
+    """One case-insensitive search for any of the needles (made once per set of identifiers)."""
+    found = _finders.get(needles)
+    if found is None:
+        if len(_finders) > 256:
+            _finders.clear()
+        pattern = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+        found = _finders[needles] = re.compile(pattern, re.IGNORECASE).search
+    return found
+
+
+def _names_any(text: str, needles) -> bool:
+    return needles(text) is not None
 
 
 def scrub_identifiers(event: dict, identifiers: Iterable[str], schemas: SchemaSet | None = None) -> list[str]:
     """Remove, in place, every string in the payload and the source that names one of
     ``identifiers`` (case-insensitive substring). Strings in lists are dropped from the list;
     other fields are blanked. Returns the dotted paths removed."""
-    needles = sorted({i.casefold() for i in identifiers if i and i.strip()})
-    if not needles:
+    wanted = frozenset(i for i in identifiers if i and i.strip())
+    if not wanted:
         return []
+    needles = _finder(wanted)
     schemas = schemas or default_schemas()
-    category = schemas.for_event_type(event.get("event_type", ""))
-    blanker = _Blanker(category.event if category else None)
+    blanker = _blanker_of(event, schemas)
     removed: list[str] = []
 
     def walk(value: Any, record: dict | None, path: str) -> None:

@@ -30,7 +30,8 @@ from streams.topics import TopicCatalogue, item_key, record_key
 from streams.validation import normalize, validate_event
 
 log = logging.getLogger(__name__)
-EVENT_ID_HEADER = "qbus-event-id"   # on every record the bus sends: the key consumers dedupe on
+EVENT_ID_HEADER = "qbus-event-id"       # on every record the bus sends: the key consumers dedupe on
+EVENT_TYPE_HEADER = "qbus-event-type"   # and what it is, so a consumer can pass over what it does not need unread
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,14 @@ class Message:
     key: bytes | None
     partition: int | None = None
     event_id: str | None = None
+    event_type: str | None = None
 
     @property
     def headers(self) -> list[tuple[str, bytes]]:
-        return [(EVENT_ID_HEADER, self.event_id.encode())] if self.event_id else []
+        headers = [(EVENT_ID_HEADER, self.event_id.encode())] if self.event_id else []
+        if self.event_type:
+            headers.append((EVENT_TYPE_HEADER, self.event_type.encode()))
+        return headers
 
 
 def load_agreements(settings: Settings) -> AgreementSet:
@@ -111,11 +116,11 @@ class Bus:
             elif where == "bus":
                 category = record["event_type"].split(".", 1)[0]
                 out.append(Message(self.catalogue.bus(category), self.codec.encode_event(record), record_key(record),
-                                   event_id=record["event_id"]))
+                                   event_id=record["event_id"], event_type=record["event_type"]))
             else:  # Art. 10: a holder's copy goes to that holder's own inbox topic only
                 holder = where.split(":", 1)[1]
                 out.append(Message(self.catalogue.inbox(holder), self.codec.encode_event(record), item_key(record),
-                                   event_id=record["event_id"]))
+                                   event_id=record["event_id"], event_type=record["event_type"]))
         return out
 
     def revive(self, records: Iterable[Any]) -> list[dict]:
@@ -150,10 +155,12 @@ class Bus:
                 self.metrics.directive_issued(record["agreement_id"], "production.suspended")
 
     async def record_and_send(self, records: Sequence[dict], deliveries=None,
-                              positions: Sequence[Position] = ()) -> list[AppendResult]:
+                              positions: Sequence[Position] = (), stage: str = "other") -> list[AppendResult]:
         """Append records (and positions) in one transaction, then send what the new ones imply."""
-        results = await self.append(records, positions)
+        with self.metrics.time_phase(stage, "append"):
+            results = await self.append(records, positions)
         fresh = [r for r, result in zip(records, results) if result.status == "appended"]
         self.count(fresh)
-        await self.send(self.messages(fresh, deliveries))
+        with self.metrics.time_phase(stage, "send"):
+            await self.send(self.messages(fresh, deliveries))
         return results

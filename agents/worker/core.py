@@ -27,25 +27,16 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from agents.core.intake import Origin, reject
 from agents.record.ledger import Position
 from agents.worker.bus import EVENT_ID_HEADER, Bus
-from agents.worker.rebuild import rebuild_pipeline
+from agents.worker import partitions
+from agents.worker.partitions import Partition
 from agents.worker.stage import Stage, StageFailed
 from streams.canonical import canonical_json
 from streams.codec import DecodeError
-from streams.topics import partition_for
 
 log = logging.getLogger(__name__)
 STAGE = "core"
 GAUGE_SECONDS = 5.0
 TICK_SECONDS = 0.25
-
-
-class Partition:
-    """One partition's state: its manufacturers' agreements and their pipeline."""
-
-    def __init__(self, number: int, agreement_ids: set[str], pipeline):
-        self.number = number
-        self.agreement_ids = agreement_ids
-        self.pipeline = pipeline
 
 
 class CoreStage(Stage):
@@ -59,6 +50,7 @@ class CoreStage(Stage):
         self.last_keys: dict[TopicPartition, str | None] = {}
         self.lock = asyncio.Lock()
         self.partition_count = 0
+        self._preparing: dict[int, asyncio.Future] = {}
         self._last_gauges = 0.0
         self._gauged: set[tuple[str, str]] = set()
 
@@ -71,7 +63,7 @@ class CoreStage(Stage):
     # -- one step --------------------------------------------------------------------------------
     async def fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
         assert self.consumer is not None
-        mine = self.consumer.assignment()
+        mine = [tp for tp in self.consumer.assignment() if tp.partition in self.parts]
         urgent = [tp for tp in mine if tp.topic == self.bus.catalogue.urgent]
         if urgent:
             # Art. 5: a possible significant risk is taken before anything queued on qc.accepted.
@@ -86,9 +78,12 @@ class CoreStage(Stage):
 
     async def step(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         async with self.lock:
+            # A partition handed over between the fetch and now is not ours to process or commit.
+            batch = {tp: records for tp, records in batch.items() if tp.partition in self.parts}
             now = datetime.now(timezone.utc)
             with self.bus.metrics.time_processing(STAGE):
-                items, deliveries, touched = await self._decide(batch, now)
+                with self.bus.metrics.time_phase(STAGE, "decide"):
+                    items, deliveries, touched = await self._decide(batch, now)
                 for part in self.parts.values():
                     ticked = part.pipeline.tick(now).records
                     if ticked:
@@ -96,9 +91,15 @@ class CoreStage(Stage):
                         items += ticked
                 if items or batch:
                     positions = self._positions(batch, touched)
-                    await self.bus.record_and_send(items, deliveries, positions)
+                    results = await self.bus.record_and_send(items, deliveries, positions, STAGE)
                     self.bus.metrics.step_records.labels(stage=STAGE).observe(len(items))
-            await self.commit(batch)
+                    for number, indices in touched.items():
+                        part = self.parts.get(number)
+                        for i in indices if part is not None else ():
+                            part.saw(results[i].seq, results[i].record_key, results[i].hash)
+                await self._checkpoint_due()
+            with self.bus.metrics.time_phase(STAGE, "commit"):
+                await self.commit(batch)
             self._gauges(now)
 
     async def _decide(self, batch, now: datetime):
@@ -192,17 +193,46 @@ class CoreStage(Stage):
 
     # -- gaining and losing partitions -----------------------------------------------------------
     async def gain(self, assigned: set[TopicPartition]) -> None:
+        """Called in the rebalance: pause what is not ready and prepare it in the background, so a
+        long rebuild never holds up the group (the other workers keep their partitions meanwhile)."""
         assert self.consumer is not None
+        self.partition_count = len(self.consumer.partitions_for_topic(self.bus.catalogue.accepted) or ())
+        waiting = [tp for tp in assigned if tp.partition not in self.parts]
+        if waiting:
+            self.consumer.pause(*waiting)
+        for number in sorted({tp.partition for tp in waiting}):
+            if number not in self._preparing:
+                self._preparing[number] = asyncio.ensure_future(self._prepare(number))
         async with self.lock:
-            self.partition_count = len(self.consumer.partitions_for_topic(self.bus.catalogue.accepted) or ())
-            for number in sorted({tp.partition for tp in assigned} - set(self.parts)):
-                started = time.monotonic()
-                self.parts[number] = await asyncio.to_thread(self._rebuild, number)
-                log.info("core: partition %d gained (%d agreements); state rebuilt from the ledger in %.1f s",
-                         number, len(self.parts[number].agreement_ids), time.monotonic() - started)
             for tp in assigned:
-                await self._resume(tp)
-        self.ready.set()
+                if tp.partition in self.parts:
+                    await self._resume(tp)
+        if not self._preparing:
+            self.ready.set()
+
+    async def _prepare(self, number: int) -> None:
+        started = time.monotonic()
+        try:
+            part, how = await asyncio.to_thread(partitions.restore, self.bus.ledger, self.bus.agreements,
+                                                self.bus.schemas, self.bus.catalogue.accepted,
+                                                self.partition_count, number)
+            async with self.lock:
+                mine = [tp for tp in self.consumer.assignment() if tp.partition == number] if self.consumer else []
+                if not mine:
+                    return   # handed to another worker while it was being prepared
+                self.parts[number] = part
+                for tp in mine:
+                    await self._resume(tp)
+                self.consumer.resume(*mine)
+            log.info("core: partition %d gained (%d agreements); state rebuilt %s in %.1f s", number,
+                     len(part.agreement_ids), how, time.monotonic() - started)
+        except Exception:
+            log.exception("core: partition %d could not be prepared; it stays paused until the next rebalance", number)
+            raise
+        finally:
+            self._preparing.pop(number, None)
+            if not self._preparing and self.parts:
+                self.ready.set()
 
     async def lose(self, revoked: set[TopicPartition]) -> None:
         async with self.lock:   # after the step in hand is recorded and sent
@@ -211,15 +241,32 @@ class CoreStage(Stage):
                 self.last_keys.pop(tp, None)
             still = {tp.partition for tp in (self.consumer.assignment() if self.consumer else set())} - \
                 {tp.partition for tp in revoked}
+            for number in set(self._preparing) - still:
+                self._preparing.pop(number).cancel()
             for number in set(self.parts) - still:
                 del self.parts[number]
                 log.info("core: partition %d handed over to another worker", number)
 
-    def _rebuild(self, number: int) -> Partition:
-        agreements = self.bus.agreements
-        ids = {aid for aid in agreements.ids()
-               if partition_for(agreements.latest(aid).manufacturer.id, self.partition_count) == number}
-        return Partition(number, ids, rebuild_pipeline(self.bus.ledger, agreements, self.bus.schemas, ids))
+    # -- checkpoints -----------------------------------------------------------------------------
+    async def _checkpoint_due(self, force: bool = False) -> None:
+        """Write a checkpoint of each partition whose last one is old or far behind (held under the lock)."""
+        settings = self.bus.settings
+        for part in list(self.parts.values()):
+            stale = time.monotonic() - part.checkpointed_at >= settings.checkpoint_interval_s
+            if not part.since_checkpoint or not (force or stale or part.since_checkpoint >= settings.checkpoint_records):
+                continue
+            name, upto, body = partitions.snapshot(part, self.bus.catalogue.accepted, self.partition_count)
+            await asyncio.to_thread(self.bus.ledger.save_checkpoint, name, upto, body)
+            part.since_checkpoint, part.checkpointed_at = 0, time.monotonic()
+            log.info("core: checkpoint of partition %d at seq %d (%d KiB)", part.number, upto, len(body) // 1024)
+
+    async def on_stop(self) -> None:
+        async with self.lock:
+            try:
+                await self._checkpoint_due(force=True)   # a clean stop restarts from here, not from a replay
+            except Exception:  # noqa: BLE001 - a failed checkpoint only means a longer rebuild next time
+                log.exception("core: the checkpoints at stop could not be written")
+        await super().on_stop()
 
     async def _resume(self, tp: TopicPartition) -> None:
         """Continue after the last recorded step, and send that step's output again."""

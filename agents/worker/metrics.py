@@ -36,6 +36,7 @@ class QbusMetrics:
     consumer_lag{group, topic, partition}       messages behind the log end (set by the caller)
     stage_failures_total{stage}                 records a stage could not process (dead-lettered)
     step_records{stage}                         records appended per ledger transaction (histogram)
+    step_seconds{stage, phase}                  time a step spends deciding, appending, sending, committing
     """
 
     def __init__(self, registry: CollectorRegistry, namespace: str = "qbus") -> None:
@@ -74,6 +75,9 @@ class QbusMetrics:
         self.stage_failures = Counter(
             "stage_failures", "Records a stage of the worker could not process; each is dead-lettered.",
             ["stage"], **kw)
+        self.step_seconds = Histogram(
+            "step_seconds", "Seconds one step of a stage spends in each phase (decide, append, send, commit).",
+            ["stage", "phase"], buckets=LATENCY_BUCKETS, **kw)
         self.step_records = Histogram(
             "step_records", "Records appended to the ledger in one transaction, by stage.",
             ["stage"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), **kw)
@@ -102,6 +106,14 @@ class QbusMetrics:
 
     def set_consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(lag)
+
+    @contextmanager
+    def time_phase(self, stage: str, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.step_seconds.labels(stage=stage, phase=phase).observe(time.perf_counter() - start)
 
     @contextmanager
     def time_processing(self, agent: str) -> Iterator[None]:

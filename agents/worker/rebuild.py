@@ -11,8 +11,11 @@ from streams.validation import validate_event
 log = logging.getLogger(__name__)
 
 
-def replayable(records: Iterable, schemas) -> Iterator[dict]:
+def replayable(records: Iterable, schemas=None) -> Iterator[dict]:
     """Ledger event records as the pipeline reads them (quality events normalized as on intake)."""
+    from schemas import default_schemas
+
+    schemas = schemas or default_schemas()
     for record in records:
         data = record.data
         if (data.get("event_type") or "").startswith("obligation."):

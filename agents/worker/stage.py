@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
 from agents.core.intake import Origin, reject
 from agents.worker.bus import Bus
 
 log = logging.getLogger(__name__)
+COMMIT_SECONDS = 1.0
 
 
 class StageFailed(Exception):
@@ -50,6 +53,8 @@ class Stage(mode.Service):
         self.bus = bus
         self.consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
+        self._done: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._committed_at = 0.0
 
     # -- the consumer ----------------------------------------------------------------------------
     @property
@@ -80,6 +85,10 @@ class Stage(mode.Service):
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
+            try:
+                await self.commit({}, force=True)
+            except Exception:  # noqa: BLE001 - the broker may be gone; the records are read again then
+                log.warning("%s: last offsets not committed at stop", self.name)
             await self.consumer.stop()
 
     @mode.Service.task
@@ -97,12 +106,25 @@ class Stage(mode.Service):
 
     async def step(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None: ...  # what one step does
 
-    async def commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Commit past the batch (the group's offset; the core stage's own record is in the ledger)."""
+    async def commit(self, batch: dict[TopicPartition, list[ConsumerRecord]], force: bool = False) -> None:
+        """Note the batch as done, and commit the group's offsets at most every COMMIT_SECONDS: a
+        record read again after a crash is harmless (every stage is idempotent; the core stage's own
+        record of where it stands is in the ledger), and a commit per step would cost each event a
+        round trip to the broker."""
         assert self.consumer is not None
-        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items() if records}
-        if offsets:
+        for tp, records in batch.items():
+            if records:
+                self._done[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+        if not self._done or (not force and time.monotonic() - self._committed_at < COMMIT_SECONDS):
+            return
+        offsets, self._done, self._committed_at = self._done, {}, time.monotonic()
+        try:
             await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on (a rebalance): the new owner reads these again; every stage is
+            # idempotent (the core stage continues from the ledger's position anyway).
+            log.warning("%s: offsets not committed (%s); the records will be read again", self.name,
+                        type(exc).__name__)
 
     # -- the one failure policy ------------------------------------------------------------------
     @contextmanager

@@ -1,6 +1,8 @@
 """The vocabulary of an agreement: its categories and roles, how a problem is reported, durations."""
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,11 +102,7 @@ class Duration:
                              "e.g. 24h, 3wd (working days), 5d (calendar days), 30m or 10s")
         if isinstance(value, int):
             raise ValueError(f"{value} has no unit; write e.g. {value}h, {value}wd or {value}d")
-        m = _DURATION.match(value)
-        if not m:
-            raise ValueError(f"{value!r} is not a duration; write a whole number and a unit, "
-                             "e.g. 24h, 3wd (working days), 5d (calendar days), 30m or 10s")
-        return cls(int(m.group(1)), m.group(2))
+        return _parse_duration(value)
 
     @property
     def is_wall_clock(self) -> bool:
@@ -129,3 +127,13 @@ class Duration:
     def __get_pydantic_core_schema__(cls, source, handler):
         return core_schema.no_info_plain_validator_function(
             cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(str))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_duration(value: str) -> Duration:
+    """A duration's text parsed once (every obligation record names its deadline's)."""
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration; write a whole number and a unit, "
+                         "e.g. 24h, 3wd (working days), 5d (calendar days), 30m or 10s")
+    return Duration(int(m.group(1)), m.group(2))

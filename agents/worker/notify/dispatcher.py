@@ -102,16 +102,21 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ acknowledgement
 
-    def acknowledge(self, key: str) -> None:
+    def acknowledge(self, key: str, *, remember: bool = True) -> None:
         """Stop pending and future retries for a notification key or an incident key.
 
-        Recorded in the dedupe store too, so a restarted worker does not resume paging.
-        Acknowledge and resolve notifications themselves are still delivered.
+        Recorded in the dedupe store too (``remember``), so a restarted worker does not resume
+        paging; a caller that writes the store off the event loop passes False and calls
+        `remember_acknowledged` itself. Acknowledge and resolve notifications are still delivered.
         """
         self._acknowledged.add(key)
-        self.store.mark(ACK_PREFIX + key)
+        if remember:
+            self.remember_acknowledged(key)
         for event in self._waiters.get(key, ()):
             event.set()
+
+    def remember_acknowledged(self, key: str) -> None:
+        self.store.mark(ACK_PREFIX + key)
 
     def is_acknowledged(self, notification: Notification) -> bool:
         keys = {notification.notification_key, notification.incident_key}

@@ -14,7 +14,7 @@ import logging
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from agents.worker.bus import Bus
+from agents.worker.bus import EVENT_TYPE_HEADER, Bus
 from agents.worker.notify.dedupe import LedgerDedupeStore
 from agents.worker.notify.dispatcher import Dispatcher
 from agents.worker.notify.retry import RetryPolicy
@@ -23,6 +23,15 @@ from agents.worker.stage import Stage
 
 log = logging.getLogger(__name__)
 RECEIPT_BATCH_SECONDS = 0.05
+# What this stage acts on; a record without the type header is decoded and looked at (older senders).
+WANTED = frozenset({"escalation.raised", "directive.issued", "obligation.satisfied", "obligation.cancelled", None})
+
+
+def _event_type(record: ConsumerRecord) -> str | None:
+    for key, value in record.headers or ():
+        if key == EVENT_TYPE_HEADER:
+            return value.decode()
+    return None
 
 
 class NotifyStage(Stage):
@@ -46,18 +55,28 @@ class NotifyStage(Stage):
         if not batch:
             return
         failures: list[dict] = []
+        done: list[str] = []
         for records in batch.values():
             for record in records:
+                if _event_type(record) not in WANTED:
+                    continue   # an obligation opened or breached: nobody to reach for it here
                 with self.guard(record, failures):
-                    self._handle(self.bus.codec.decode(record.value).value)
+                    self._handle(self.bus.codec.decode(record.value).value, done)
+        if done:
+            # Remembered in the shared ledger, off the event loop, so no worker pages for them again.
+            await asyncio.to_thread(lambda: [self.dispatcher.remember_acknowledged(key) for key in done])
         if failures:
             await self.bus.record_and_send(failures)
         await self.commit(batch)
 
-    def _handle(self, event: dict) -> None:
+    def _handle(self, event: dict, done: list[str]) -> None:
         kind = event["event_type"]
         if kind in ("obligation.satisfied", "obligation.cancelled"):
-            self.dispatcher.acknowledge(event["payload"]["obligation_id"])   # stops further retries
+            payload = event["payload"]
+            # Only an obligation that went past its deadline can have a page in flight or to come.
+            if payload.get("late") or payload.get("ladder_step") or kind == "obligation.cancelled":
+                self.dispatcher.acknowledge(payload["obligation_id"], remember=False)   # stops further retries
+                done.append(payload["obligation_id"])
             return
         if kind == "escalation.raised":
             notification = self.service.for_escalation(event)
