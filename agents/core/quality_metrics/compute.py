@@ -9,8 +9,9 @@ SUBMIT, PERFORM, or ``all`` for the four communication timelines together):
 * ``trend/<bucket>/<cat>`` (rate): the same, the four timelines together, by week or month of the deadline.
 * ``time_to/<KIND>/<cat>`` (durations): obligations met in the period, from what the deadline counts
   from to when it was met, in hours and working days; ``ack_within/<bucket>``: time-to-acknowledge counts.
-* ``open/<cat>``, ``overdue/<cat>``, ``open/age/<bucket>``, ``overdue/age/<bucket>``: items open (and with
-  something overdue) at the end of the period, or now if it has not ended, by days open.
+* ``open/<cat>``, ``overdue/<cat>``, ``open/age/<bucket>``, ``overdue/age/<bucket>``, ``within/age/<bucket>``:
+  items open at the end of the period (or now, if it has not ended), those with something overdue and
+  those without, by days open.
 * ``overdue_for/<bucket>``: obligations overdue then, by working days past their deadline.
 * ``escalations/step/<n>``, ``escalations/all``, ``escalations/paged``, ``escalations/month/<YYYY-MM>/step/<n>``,
   ``escalated_items/step/<n>`` (each item once, at the highest step it reached in the period).
@@ -146,6 +147,8 @@ def _item_figures(out: _Figures, item: ItemFacts, period: Period, as_at: datetim
     if first is not None:
         out.by_category("overdue", COUNT, item, ref)
         out.add(f"overdue/age/{bucket}", COUNT, ref)
+    else:
+        out.add(f"within/age/{bucket}", COUNT, ref)
 
 
 def _obligation_figures(out: _Figures, item: ItemFacts, ob: ObligationFacts, period: Period, now: datetime,
@@ -162,8 +165,9 @@ def _obligation_figures(out: _Figures, item: ItemFacts, ob: ObligationFacts, per
         ref = _ref(item, deciding, outcome, kind=ob.kind, due_at=ob.due_at, hours=taken, working_days=taken_wd,
                    article=ob.rule or None, detail=deciding.detail if deciding is not ob.opened else "")
         if outcome == PENDING:
-            out.add(f"pending/{ob.kind}/{item.category}", COUNT, ref)
-            out.add(f"pending/{ob.kind}/{ALL}", COUNT, ref)
+            for kind in (ob.kind, ALL) if timeline else (ob.kind,):
+                out.add(f"pending/{kind}/{item.category}", COUNT, ref)
+                out.add(f"pending/{kind}/{ALL}", COUNT, ref)
         else:
             out.add(f"on_time/{ob.kind}/{item.category}", RATE, ref)
             out.add(f"on_time/{ob.kind}/{ALL}", RATE, ref)

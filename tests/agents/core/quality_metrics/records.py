@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,8 @@ class Chain:
 
     def _append(self, event_type: str, item_ref: str, body: dict) -> LedgerRecord:
         seq = len(self.records) + 1
-        key = f"{item_ref}-{event_type}-{seq}"
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.agreement_id}/{item_ref}/{event_type}/{seq}"))
+        body = {"event_id": key, **body}
         text = json.dumps(body, sort_keys=True)
         digest = hashlib.sha256((self._prev + text).encode()).hexdigest()
         record = LedgerRecord(seq=seq, chain=self.agreement_id, chain_seq=seq, kind="event", record_key=key,
@@ -89,6 +91,11 @@ class Chain:
             "event_type": f"finding.{action}", "agreement_id": self.agreement_id, "item_ref": item_ref,
             "occurred_at": iso(at), "product": P1, "site_id": "SITE-SZ-01",
             "payload": {"rule_id": rule_id, "article": article, "severity": "HIGH", "message": "implemented early"}})
+
+
+    def events(self) -> list[dict]:
+        """The records' bodies, to append to a real ledger (which numbers and hashes them itself)."""
+        return [json.loads(r.body) for r in self.records]
 
 
 def hours(n: float) -> timedelta:
