@@ -162,6 +162,12 @@ class QualityMetrics:
     def value(self, key: str) -> float | int | None:
         return self.figure(key).value
 
+    def articles(self) -> list[str]:
+        """The articles with a breach, violation or warning in the period, in article order."""
+        found = {key.split("/", 1)[1] for key in self.figures
+                 if key.split("/", 1)[0] in ("breaches", "violations", "warnings") and not key.endswith("/all")}
+        return sorted(found, key=lambda a: (int("".join(ch for ch in a if ch.isdigit()) or 0), a))
+
     def records(self) -> set[tuple[str, int]]:
         """Every (agreement, chain position) behind any figure."""
         return {(r.agreement_id, r.chain_seq) for f in self.figures.values() for r in f.refs}

@@ -30,6 +30,7 @@ from agents.record.package_seal import seal_package
 from agents.record.review.chart_set import standard_charts
 from agents.record.review.pdf import print_pdf
 from agents.record.review.source import calendars_of
+from agents.record.review.titles import figure_title
 from agents.record.review.verification import read_agreement, verification_data
 from agents.record.review.words import Words
 
@@ -132,13 +133,9 @@ def render_review(agreement_id: str, metrics: QualityMetrics, verification: dict
         w=w, m=metrics, agreement_id=agreement_id, parties=parties, title=title, charts=charts,
         appendix=[metrics.figure(k) for k in dict.fromkeys(shown)], verification=verification, local=local,
         duration=duration, anchor=figure_anchor, kinds=(*TIMELINE_KINDS, ALL), overdue_buckets=OVERDUE_BUCKETS,
-        articles=_articles(metrics), breaches=metrics.figure("breaches/all").refs,
+        articles=metrics.articles(), breaches=metrics.figure("breaches/all").refs,
         months=[b.key for b in trend_buckets(metrics.period, "month")],
         steps=sorted(int(k.rsplit("/", 1)[1]) for k in metrics.figures if k.startswith("escalations/step/")),
-        lang="zh-CN" if w.lang != "en" else "en", zone_name=metrics.period.timezone)
+        lang="zh-CN" if w.lang != "en" else "en", zone_name=metrics.period.timezone,
+        title_of=lambda key: figure_title(key, w, w.category))
 
-
-def _articles(metrics: QualityMetrics) -> list[str]:
-    found = {key.split("/", 1)[1] for key in metrics.figures
-             if key.split("/", 1)[0] in ("breaches", "violations", "warnings") and not key.endswith("/all")}
-    return sorted(found, key=lambda a: (int(re.sub(r"\D", "", a) or 0), a))

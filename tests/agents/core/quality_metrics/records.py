@@ -32,15 +32,16 @@ def iso(moment: datetime | None) -> str | None:
 class Chain:
     """Appends records to one agreement's chain, numbering them as the ledger would."""
 
-    def __init__(self, agreement_id: str = A):
+    def __init__(self, agreement_id: str = A, holder_id: str = "HOLDER-A", manufacturer_id: str = "CMO-X"):
         self.agreement_id = agreement_id
+        self.parties = {"holder_id": holder_id, "manufacturer_id": manufacturer_id}
         self.records: list[LedgerRecord] = []
         self._prev = GENESIS_HASH
 
     def _append(self, event_type: str, item_ref: str, body: dict) -> LedgerRecord:
         seq = len(self.records) + 1
         key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.agreement_id}/{item_ref}/{event_type}/{seq}"))
-        body = {"event_id": key, **body}
+        body = {"event_id": key, **self.parties, **body}
         text = json.dumps(body, sort_keys=True)
         digest = hashlib.sha256((self._prev + text).encode()).hexdigest()
         record = LedgerRecord(seq=seq, chain=self.agreement_id, chain_seq=seq, kind="event", record_key=key,
