@@ -14,10 +14,10 @@ record's job (`agents.record.review.source`).
 """
 from agents.core.quality_metrics.compute import COMMUNICATION_LIST, compute, obligation_outcome
 from agents.core.quality_metrics.facts import ItemFacts, MetricsFold, ObligationFacts
-from agents.core.quality_metrics.model import (ALL, LATE, MISSED, ON_TIME, PENDING, TIMELINE_KINDS, Figure,
-                                               QualityMetrics, Ref, Scope)
+from agents.core.quality_metrics.model import (ALL, LATE, MISSED, ON_TIME, PENDING, RATED_OUTCOMES, TIMELINE_KINDS,
+                                               Figure, QualityMetrics, Ref, Scope)
 from agents.core.quality_metrics.periods import Period, PeriodError, parse_period, quarter, quarter_of, whole_year
 
 __all__ = ["ALL", "COMMUNICATION_LIST", "Figure", "ItemFacts", "LATE", "MISSED", "MetricsFold", "ON_TIME",
-           "ObligationFacts", "PENDING", "Period", "PeriodError", "QualityMetrics", "Ref", "Scope", "TIMELINE_KINDS",
-           "compute", "obligation_outcome", "parse_period", "quarter", "quarter_of", "whole_year"]
+           "ObligationFacts", "PENDING", "Period", "PeriodError", "QualityMetrics", "RATED_OUTCOMES", "Ref", "Scope",
+           "TIMELINE_KINDS", "compute", "obligation_outcome", "parse_period", "quarter", "quarter_of", "whole_year"]

@@ -17,7 +17,7 @@ from agents.core.quality_metrics.periods import Bucket, Period
 COUNT, RATE, DURATIONS = "count", "rate", "durations"
 # Outcomes of an obligation for the on-time rate; 'pending' ones (not yet due) are left out of it.
 ON_TIME, LATE, MISSED, PENDING = "on_time", "late", "missed", "pending"
-RATED = frozenset({ON_TIME, LATE, MISSED})
+RATED_OUTCOMES = (ON_TIME, LATE, MISSED)   # what an on-time rate counts, in the order they are shown
 # The communication timelines of Art. 7 (and Art. 9 for decisions), in the order a QA lead reads them.
 TIMELINE_KINDS = ("NOTIFY", "ACKNOWLEDGE", "APPROVE", "CLOSE")
 ALL = "all"
