@@ -128,6 +128,7 @@ def render_review(agreement_id: str, metrics: QualityMetrics, verification: dict
     shown = [key for chart in charts for key in chart.figures if metrics.figure(key).count]
     env = Environment(loader=PackageLoader("agents.record.review", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # Art. 5: a quarter is the risk assessment's, a year the product quality review's communication section.
     title = w({"quarter": "review_quarter", "year": "review_year"}.get(metrics.period.kind, "review_period"))
     return env.get_template("review.html").render(
         w=w, m=metrics, agreement_id=agreement_id, parties=parties, title=title, charts=charts,

@@ -36,6 +36,7 @@ def review(ledger, tmp_path):
                         seal_with=BusKey.of_state(tmp_path / "state"))
 
 
+@pytest.mark.clause("Art. 5")
 def test_the_quarterly_review_has_every_section(review):
     html = (review.out_dir / "review.html").read_text(encoding="utf-8")
     assert [s for s in SECTIONS if f'data-section="{s}"' in html] == list(SECTIONS)
@@ -63,6 +64,7 @@ def test_every_chart_mark_points_to_its_records_in_the_appendix(review):
         assert rows == int(count or value), unescape(key)
 
 
+@pytest.mark.clause("Art. 14")
 def test_the_verification_data_pins_the_chain(review, ledger):
     data = json.loads((review.out_dir / "review.json").read_text(encoding="utf-8"))
     v = data["verification"]

@@ -112,6 +112,7 @@ def test_items_opened_and_closed_in_the_quarter(metrics):
     assert metrics.categories == ["deviation", "change", "oos_oot", "pharmacovigilance"]   # the review: nothing yet
 
 
+@pytest.mark.clause("Art. 7")
 def test_on_time_rates_follow_the_official_calendar(metrics):
     # Due in Q4: DEV-1 N A C(late), DEV-2 N A(missed), CHG-1 N A D(late), OOS-1 N A -> 7 of 10 on time.
     total = metrics.figure("on_time/all/all")
