@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents.record.review.words import Words
+from agents.record.review.words import WORDS, Words
 
 _MEASURES = {"opened": "opened", "closed": "closed", "open": "open_now", "overdue": "overdue", "pending": "pending",
              "within": "within_deadline", "on_time": "on_time_rate", "trend": "on_time_rate", "time_to": "time_taken",
@@ -41,15 +41,10 @@ def _part(head: str, part: str, position: int, w: Words, category: Callable[[str
     if head in ("on_time", "pending", "time_to") and position == 0:
         return w.kind(part)   # these keys name the timeline first, then the category
     for prefix, owner in _BUCKET_WORDS:
-        if f"{prefix}{part}" in _known(w) and (head == owner or head in ("open", "overdue", "within")):
+        if f"{prefix}{part}" in WORDS and (head == owner or head in ("open", "overdue", "within")):
             return w(f"{prefix}{part}")
     if head in ("breaches", "violations", "warnings"):
         return w("all_categories") if part == "all" else part
     if head in ("escalations", "escalated_items", "trend") and (part[:1].isdigit() or part == "paged"):
         return w(part) if part == "paged" else part
     return category(part)
-
-
-def _known(w: Words) -> set[str]:
-    from agents.record.review.words import WORDS
-    return set(WORDS)
