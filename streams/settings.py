@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(300.0, description="How often the core stage writes each partition's "
                                                           "checkpoint (and always at a clean stop).")
     checkpoint_records: int = Field(50_000, description="...or after this many records, whichever comes first.")
+    quality_gauges_interval_s: float = Field(300.0, description="How often the worker sets the qbus_quality_* gauges "
+                                                              "from the ledger (0: never; they fold every record).")
 
     # --- worker ---------------------------------------------------------------------------
     app_id: str = Field("qbus-worker", description="The worker's name; its stages' consumer groups are "

@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "agents.cli.clauses",
     "agents.cli.dashboard",
     "agents.cli.schemas",
+    "agents.cli.review",
 ]
 
 

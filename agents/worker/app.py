@@ -8,6 +8,7 @@ auto-create: a restarted memory broker is empty) and runs until SIGTERM or SIGIN
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -65,6 +66,24 @@ class Worker(mode.Service):
 
     async def on_started(self) -> None:
         self.add_future(self._announce())
+        if self.bus.settings.quality_gauges_interval_s > 0:
+            self.add_future(self._quality_gauges())
+
+    async def _quality_gauges(self) -> None:
+        """The quality figures (README "Quality metrics") as gauges, for the agreements whose
+        partitions this worker owns; read from the ledger off the event loop."""
+        from agents.worker.quality_gauges import QualityGauges
+
+        core = next(s for s in self.stages if isinstance(s, CoreStage))
+        gauges = QualityGauges(self.bus.metrics, self.bus.ledger, self.bus.agreements,
+                               owned=lambda: {a for part in list(core.parts.values()) for a in part.agreement_ids})
+        await core.ready.wait()
+        while not self.should_stop:
+            try:
+                await asyncio.to_thread(gauges.refresh)
+            except Exception:  # noqa: BLE001 - figures for Grafana must never stop the bus
+                log.exception("the quality gauges could not be refreshed; trying again later")
+            await self.sleep(self.bus.settings.quality_gauges_interval_s)
 
     async def _announce(self) -> None:
         core = next(s for s in self.stages if isinstance(s, CoreStage))

@@ -37,6 +37,14 @@ class QbusMetrics:
     stage_failures_total{stage}                 records a stage could not process (dead-lettered)
     step_records{stage}                         records appended per ledger transaction (histogram)
     step_seconds{stage, phase}                  time a step spends deciding, appending, sending, committing
+    quality_deadlines{agreement, category, kind, outcome}  deadlines due in the last 30 days: on_time,
+                                                late (met after it) or missed (not met yet); kind is
+                                                NOTIFY, ACKNOWLEDGE, APPROVE or CLOSE
+    quality_on_time_ratio{agreement, category, kind}  on_time / all of the above (absent when none fell due)
+    quality_open_items{agreement, category, age}     open items by days open: 0-7d, 8-30d, 31-90d, over-90d
+    quality_overdue_items{agreement, category, age}  of which with something overdue
+    quality_refreshed_timestamp_seconds         when the quality figures were last read from the ledger
+    (the quality figures are set by `agents.worker.quality_gauges.QualityGauges`, README "Quality metrics")
     """
 
     def __init__(self, registry: CollectorRegistry, namespace: str = "qbus") -> None:
@@ -78,6 +86,24 @@ class QbusMetrics:
         self.step_seconds = Histogram(
             "step_seconds", "Seconds one step of a stage spends in each phase (decide, append, send, commit).",
             ["stage", "phase"], buckets=LATENCY_BUCKETS, **kw)
+        self.quality_deadlines = Gauge(
+            "quality_deadlines", "Deadlines due in the last 30 days, by agreement, category, timeline (kind) and "
+            "outcome: on_time, late (met after the deadline) or missed (not met yet).",
+            ["agreement", "category", "kind", "outcome"], **kw)
+        self.quality_on_time_ratio = Gauge(
+            "quality_on_time_ratio", "Share of the deadlines due in the last 30 days that were met on time, by "
+            "agreement, category and timeline (NOTIFY, ACKNOWLEDGE, APPROVE, CLOSE).",
+            ["agreement", "category", "kind"], **kw)
+        self.quality_open_items = Gauge(
+            "quality_open_items", "Open items by how long they have been open (age 0-7d, 8-30d, 31-90d, over-90d), "
+            "by agreement and category.", ["agreement", "category", "age"], **kw)
+        self.quality_overdue_items = Gauge(
+            "quality_overdue_items", "Open items with an overdue obligation, by age, agreement and category.",
+            ["agreement", "category", "age"], **kw)
+        self.quality_refreshed = Gauge(
+            "quality_refreshed_timestamp_seconds", "When the quality figures were last computed from the ledger "
+            "(Unix time; 0 until the first time).", **kw)
+        self._quality_labels: dict[Gauge, set[tuple[str, ...]]] = {}
         self.step_records = Histogram(
             "step_records", "Records appended to the ledger in one transaction, by stage.",
             ["stage"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), **kw)
@@ -94,6 +120,19 @@ class QbusMetrics:
         self.obligations_open.labels(agreement=agreement, category=category).set(open_)
         self.obligations_overdue.labels(agreement=agreement, category=category).set(overdue)
         self.obligations_due_soon.labels(agreement=agreement, category=category).set(due_soon)
+
+    def set_quality(self, samples: dict[str, dict[tuple[str, ...], float]], at: float) -> None:
+        """Replace the quality gauges' values: `samples` maps a gauge attribute name (quality_deadlines,
+        quality_on_time_ratio, quality_open_items, quality_overdue_items) to {label values: value}. Label
+        sets that are gone are removed, not left at their last value."""
+        for name, values in samples.items():
+            gauge = getattr(self, name)
+            for labels in self._quality_labels.get(gauge, set()) - set(values):
+                gauge.remove(*labels)
+            for labels, value in values.items():
+                gauge.labels(*labels).set(value)
+            self._quality_labels[gauge] = set(values)
+        self.quality_refreshed.set(at)
 
     def stage_failed(self, stage: str) -> None:
         self.stage_failures.labels(stage=stage).inc()

@@ -74,7 +74,9 @@ def apply(ctx: Context) -> None:
             Kind.PERFORM, "periodic_review", "HOLDER", ctx.end_of_day(due), deadline=f"quarter end + {QUARTERLY_GRACE_DAYS}d",
             starts_from="end of quarter", start=ctx.end_of_day(_quarter_end(year, quarter)), rule="Art. 5",
             item_ref=ref, description=(f"Quarterly risk assessment of {code} for {year} Q{quarter} with the manufacturer; "
-                                       f"publish periodic_review.risk_assessment_completed with item_ref {ref}"),
+                                       f"publish periodic_review.risk_assessment_completed with item_ref {ref}. "
+                                       f"Communication figures: qbus review --agreement {ctx.agreement_id} "
+                                       f"--quarter {year}Q{quarter}"),
             satisfied_by=("periodic_review.risk_assessment_completed",), discriminator="art5.quarterly"))
 
     key = (ctx.agreement_id, code, "annual", str(year))
@@ -87,7 +89,8 @@ def apply(ctx: Context) -> None:
             Kind.PERFORM, "periodic_review", "HOLDER", ctx.end_of_day(due), deadline=f"year end + {ANNUAL_GRACE_DAYS}d",
             starts_from="end of year", start=ctx.end_of_day(date(year, 12, 31)), rule="Art. 5", item_ref=ref,
             description=(f"Annual product quality review of {code} for {year} with the manufacturer; publish "
-                         f"periodic_review.product_quality_review_completed with item_ref {ref}"),
+                         f"periodic_review.product_quality_review_completed with item_ref {ref}. Its communication "
+                         f"section: qbus review --agreement {ctx.agreement_id} --year {year}"),
             satisfied_by=("periodic_review.product_quality_review_completed",), discriminator="art5.annual"))
 
     key = (ctx.agreement_id, code, "onsite", str(year))

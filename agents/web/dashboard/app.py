@@ -47,6 +47,7 @@ from agents.web.dashboard.export import export_view
 from agents.web.dashboard.hub import Hub
 from agents.web.dashboard.inputs import BadInput, input_guard
 from agents.web.dashboard.live import _poll_forever, events
+from agents.web.dashboard.metrics_page import setup_metrics
 from agents.web.dashboard.pages import agreement_page, batches_page, item_page, overview, queue_page
 from agents.web.dashboard.readmodel import ReadModel
 from agents.web.dashboard.rendering import render
@@ -156,6 +157,7 @@ def create_app(settings: DashboardSettings, ledger, publisher, users: UserStore,
     app.router.add_post("/agreements/{agreement_id}/items/{item_ref}/decide", decide)
     app.router.add_post("/agreements/{agreement_id}/items/{item_ref}/sign", sign)
     app.router.add_post("/agreements/{agreement_id}/items/{item_ref}/{action}", act)
+    setup_metrics(app)  # /metrics and /agreements/{id}/metrics (quality figures, issue 15)
     app.router.add_static("/static/", str(HERE / "static"), append_version=True, name="static")
     setup_api(app)
     setup_http_api(app, gateway)  # POST/GET /api/v1/events (agents.web.api.Gateway, or None: no publishing)
