@@ -35,6 +35,14 @@ def tansu_binary() -> Path:
     return binary
 
 
+class PortTaken(RuntimeError):
+    """The port is in use by another process (named), so the broker was not started there."""
+
+    def __init__(self, port: int, holder: str):
+        self.port, self.holder = port, holder
+        super().__init__(f"port {port} is already in use by {holder}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,6 +73,11 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> "EmbeddedBroker":
         self.port = self.port or free_port()
+        from streams.processes import port_free, port_holder
+
+        if not port_free(self.port):
+            # Never take another broker that answers on the port for our own.
+            raise PortTaken(self.port, port_holder(self.port))
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -77,7 +90,7 @@ class EmbeddedBroker:
             if self.process.poll() is not None:
                 raise BrokerError(f"Tansu exited at start with code {self.process.returncode}"
                                   + (f"; see {self.log_path}" if self.log_path else ""))
-            if _port_answers(self.port) and self._answers_metadata():
+            if _port_answers(self.port) and self._answers_metadata() and self.process.poll() is None:
                 return self
             time.sleep(0.1)
         self.stop()

@@ -10,7 +10,8 @@ SDK to sign, the bus to verify and to chain the ledger). The rules:
   (``2026-03-02T08:30:00.123Z``); finer digits are dropped, as Avro ``timestamp-millis`` drops them
   on the wire. A datetime without a time zone is refused: its instant is unknown;
 - dates as ``YYYY-MM-DD``; bytes as standard base64; UUIDs and Decimals as their string form;
-  enums as their value; tuples as lists. Sets are refused (they have no order);
+  enums as their value; tuples as lists. Sets are refused (they have no order); object keys are
+  strings (a number as a key is written as JSON writes it, ``"1"``);
 - floats as Python's shortest round-trip repr. A publisher in another language should send
   quantities as strings or integers if it must produce the same bytes itself;
 - for signing (version 2), the top-level ``signature`` (it cannot sign itself) and ``receipt`` (the
@@ -43,8 +44,7 @@ def format_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"datetime {moment.isoformat()} has no time zone; canonical form needs an instant")
     u = moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
-    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
-            f"{u.microsecond // 1000:03d}Z")
+    return u.isoformat(timespec="milliseconds")[:-6] + "Z"   # "...T08:30:00.123+00:00" -> "...T08:30:00.123Z"
 
 
 def parse_timestamp(text: str | datetime) -> datetime:
@@ -129,10 +129,28 @@ def to_canonical_value(value: Any) -> Any:
         raise type(failure.error)(f"${failure.path}: {failure.error}") from None
 
 
+def _default(value: Any) -> Any:
+    """For `json.dumps`: the canonical form of what JSON has no type for (the rules above)."""
+    if isinstance(value, (set, frozenset)):
+        raise TypeError("a set has no order, so no canonical JSON form")
+    try:
+        return _other(value)
+    except _PathError as failure:
+        raise failure.error from None
+
+
 def canonical_json(value: Any) -> str:
-    """Deterministic JSON text of any JSON-able value (see the module docstring)."""
-    return json.dumps(to_canonical_value(value), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
+    """Deterministic JSON text of any JSON-able value (see the module docstring).
+
+    The C encoder does the work, a hook giving datetimes, bytes and ids their form: the ledger
+    hashes every record it keeps. What it refuses goes the long way round, so the error names
+    the path of the value at fault."""
+    try:
+        return json.dumps(value, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(to_canonical_value(value), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False)
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -49,3 +49,40 @@ def wait_for_log(log_path: Path, text: str, process: subprocess.Popen, timeout: 
         time.sleep(0.2)
     content = log_path.read_text(errors="replace") if log_path.exists() else ""
     raise TimeoutError(f"'{text}' did not appear in {log_path} within {timeout:.0f} s; tail:\n{content[-3000:]}")
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_holder(port: int) -> str:
+    """Which process listens on a local TCP port, in words ("pid 4242 (java ...)"), as far as /proc tells."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"pid {proc.name} ({command[:80] or 'unknown command'})"
+        except OSError:
+            continue
+    return "another process" if inodes else "nothing that /proc shows"

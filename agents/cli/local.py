@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.processes import spawn, stop, wait_for_log
+from streams.broker import EmbeddedBroker, PortTaken, free_port
+from streams.processes import port_free, port_holder, spawn, stop, wait_for_log
 from streams.settings import Settings, child_env
 
 WORKER_READY = "qbus worker ready"   # agents.worker.app.READY: every stage has its partitions
@@ -43,17 +43,6 @@ class WorkerProcess:
             self.process.wait(10)
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> int:
     from streams.admin import admin_client, create_topics
     from streams.topics import TopicCatalogue
@@ -62,9 +51,18 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     state.mkdir(parents=True, exist_ok=True)
     try:
         broker = EmbeddedBroker(port=port, log_path=state / "broker.log").start()
-    except Exception:
+    except PortTaken as taken:
+        # Only what `qbus up` started is used: another broker on the port is left alone.
+        print(f"broker     port {taken.port} is taken by {taken.holder}; using a free port instead")
         broker = EmbeddedBroker(port=free_port(), log_path=state / "broker.log").start()
     settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    ports = {}
+    for name in ("worker_web_port", "metrics_port"):
+        wanted = getattr(settings, name)
+        if wanted and not port_free(wanted):
+            ports[name] = free_port()
+            print(f"ports      {name.replace('_', ' ')} {wanted} is taken by {port_holder(wanted)}; using {ports[name]}")
+    settings = settings.model_copy(update=ports)
     if "require_signatures" not in settings.model_fields_set:
         # The embedded demo lets unsigned example events in; production requires signatures.
         settings = settings.model_copy(update={"require_signatures": False})
@@ -89,7 +87,7 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
     print(f"topics     {len(created)} created from the catalogue (`qbus topics list`)")
     from agents.cli.schemas import RegistryProcess
 
-    registry_port = settings.registry_port if _port_free(settings.registry_port) else free_port()
+    registry_port = settings.registry_port if port_free(settings.registry_port) else free_port()
     registry = RegistryProcess(settings, state / "registry.log", port=registry_port)
     settings = settings.model_copy(update={"embedded_registry_url": registry.url})
     worker = WorkerProcess(settings, state / "worker.log")
@@ -104,7 +102,7 @@ def run_local_stack(settings: Settings, demo: bool = True, port: int = 9092) -> 
         from agents.web.dashboard.settings import DashboardSettings
         from agents.web.dashboard.users import UserStore
 
-        web_port = 8080 if _port_free(8080) else free_port()
+        web_port = 8080 if port_free(8080) else free_port()
         dashboard = DashboardProcess(settings, state / "dashboard.log", port=web_port).start()
         print_demo_logins(UserStore(DashboardSettings.for_bus(settings).users_path), url=dashboard.url)
         if demo:

@@ -54,7 +54,7 @@ from agents.core.visibility import DEAD_LETTER_WITHHELD, Viewer, shown_record
 from schemas import SchemaSet, default_schemas
 from streams.canonical import canonical_json, format_timestamp
 from agents.record.ledger.base import Ledger
-from agents.record.ledger.chain import (LedgerRecord, chain_for)
+from agents.record.ledger.chain import (HASH_VERSION, LedgerRecord, chain_for)
 from agents.record.ledger.report import render_report
 
 PACKAGE_FORMAT = "qbus-inspection-package"
@@ -217,7 +217,7 @@ def export_package(ledger: Ledger, agreement_id: str, start: date | datetime, en
                   "basis": "recorded_at", "end": "exclusive"},
         "records": {"total": len(records), "events": files[EVENTS_FILE]["records"],
                     "dead_letters": files.get(DEAD_LETTERS_FILE, {}).get("records", 0)},
-        "chain": {"chain": chain, "hash_algorithm": "sha256", "record_hash_version": 1,
+        "chain": {"chain": chain, "hash_algorithm": "sha256", "record_hash_version": HASH_VERSION, "record_hash_versions_read": [1, 2],
                   "first_chain_seq": integrity["first_chain_seq"], "last_chain_seq": integrity["last_chain_seq"],
                   "anchor_prev_hash": integrity["anchor_prev_hash"], "last_hash": integrity["last_hash"],
                   "head_at_export": {"chain_seq": integrity["head_chain_seq"], "hash": integrity["head_hash"]}},

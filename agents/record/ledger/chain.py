@@ -23,7 +23,7 @@ from streams.canonical import canonical_json, format_timestamp, parse_timestamp
 
 GENESIS_HASH = "0" * 64
 NO_AGREEMENT_CHAIN = "-"  # the chain of dead letters that name no (known) agreement
-HASH_VERSION = 1
+HASH_VERSION = 2    # how new records are hashed; version 1 records (written before) still verify
 KINDS = ("event", "dead_letter")
 
 
@@ -76,22 +76,39 @@ class LedgerRecord:
         return cls(**values)
 
 
-def hash_content(record: LedgerRecord) -> dict:
-    """What a record's hash covers: everything but its positions (seq, chain_seq) and the hash itself."""
-    return {
-        "v": HASH_VERSION, "chain": record.chain, "kind": record.kind, "record_key": record.record_key,
+def hash_content(record: LedgerRecord, version: int = HASH_VERSION) -> dict:
+    """What a record's hash covers: everything but its positions (seq, chain_seq) and the hash itself
+    (in version 2, all but the body, which follows the header as it is)."""
+    content = {
+        "v": version, "chain": record.chain, "kind": record.kind, "record_key": record.record_key,
         "event_type": record.event_type, "agreement_id": record.agreement_id, "item_ref": record.item_ref,
         "corrects_key": record.corrects_key,
         "occurred_at": format_timestamp(record.occurred_at) if record.occurred_at else None,
         "recorded_at": format_timestamp(record.recorded_at), "key_id": record.key_id, "signature": record.signature,
-        "body": record.body, "prev_hash": record.prev_hash,
+        "prev_hash": record.prev_hash,
     }
+    if version == 1:
+        content["body"] = record.body
+    return content
 
 
-def compute_hash(record: LedgerRecord) -> str:
-    """SHA-256 of the canonical JSON of `hash_content` (all values are already plain JSON types)."""
-    text = json.dumps(hash_content(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def compute_hash(record: LedgerRecord, version: int = HASH_VERSION) -> str:
+    """SHA-256 of the record (`hash_content`). Version 2 (records written since): the header's
+    canonical JSON, a newline, then the body's canonical JSON as stored, so the body is hashed
+    as it is, not escaped into a string again. Version 1 (older records): one JSON object with
+    the body as a string field."""
+    header = json.dumps(hash_content(record, version), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if version == 1:
+        return hashlib.sha256(header.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(header.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(record.body.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def hash_holds(record: LedgerRecord) -> bool:
+    """Whether the record's content matches its stored hash, by the version it was written with."""
+    return compute_hash(record) == record.hash or compute_hash(record, 1) == record.hash
 
 
 @dataclass(frozen=True)
@@ -214,7 +231,7 @@ class ChainWalker:
     def _check(self, record: LedgerRecord) -> None:
         prev = self.previous
         computed = compute_hash(record)
-        if computed != record.hash:
+        if computed != record.hash and not hash_holds(record):
             # Art. 14: a record whose content no longer matches its hash was changed after writing.
             return self._fail("edited", record, f"its content does not match its hash (stored {record.hash[:16]}…, "
                                                 f"computed {computed[:16]}…): the record was changed after it was written")

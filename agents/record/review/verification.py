@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.core.quality_metrics import MetricsFold, Period, QualityMetrics
-from agents.record.ledger.chain import chain_for
+from agents.record.ledger.chain import HASH_VERSION, chain_for
 
 
 @dataclass
@@ -60,7 +60,7 @@ def verification_data(ledger, agreement_id: str, read: ChainRead, metrics: Quali
     head = ledger.heads().get(read.chain)
     cited = sorted(seq for agreement, seq in metrics.records() if agreement == agreement_id)
     return {
-        "chain": read.chain, "hash_algorithm": "sha256", "record_hash_version": 1,
+        "chain": read.chain, "hash_algorithm": "sha256", "record_hash_version": HASH_VERSION, "record_hash_versions_read": [1, 2],
         "records_read": read.whole.to_json(),
         "recorded_in_period": read.in_period.to_json(),
         "cited": {"records": len(cited), "first_chain_seq": cited[0] if cited else None,

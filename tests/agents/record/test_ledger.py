@@ -371,3 +371,21 @@ def test_verify_with_keys_finds_a_signed_event_whose_signature_was_replaced(ledg
     report = ledger.verify(keys=registry)
     assert (report.first_problem.kind, report.first_problem.record_key) == ("signature", bogus["event_id"])
     assert "does not match the event's content" in report.first_problem.detail
+
+
+def test_records_hashed_by_version_1_still_verify_and_an_edit_of_one_is_caught():
+    # Records written before hash version 2 (the body escaped into the JSON) stay valid.
+    from dataclasses import replace
+
+    from agents.record.ledger.chain import GENESIS_HASH, LedgerRecord, compute_hash, verify_records
+    from streams.canonical import canonical_json
+
+    first = LedgerRecord(1, AGREEMENT, 1, "event", "e1", "deviation.reported", AGREEMENT, "DEV-1", None, T0, T0,
+                         canonical_json({"x": "温度偏离"}), None, None, GENESIS_HASH, "")
+    first = replace(first, hash=compute_hash(first, 1))
+    second = LedgerRecord(2, AGREEMENT, 2, "event", "e2", "deviation.closed", AGREEMENT, "DEV-1", None, T0, T0,
+                          canonical_json({"y": 1}), None, None, first.hash, "")
+    second = replace(second, hash=compute_hash(second))       # the current version
+    assert verify_records([first, second]).ok
+    edited = replace(first, body=canonical_json({"x": "edited"}))
+    assert verify_records([edited, second]).first_problem.kind == "edited"
