@@ -53,11 +53,20 @@ def build_app(bus_settings, settings):
     # The HTTP gateway publishes what sources send, unsigned by the dashboard (agents/web/api/ingest.py).
     ingest = LazyPublisher(lambda: Publisher.from_settings(bus_settings))
     gateway = Gateway(ingest, max_body_bytes=bus_settings.max_event_bytes)
-    agreements = None
-    if Path(bus_settings.agreements_dir).is_dir():
-        from agents.core.agreements import AgreementSet
+    from agents.cli.agreements import read_published
+    from agents.core.agreements import AgreementSet
 
-        agreements = AgreementSet.load_dir(bus_settings.agreements_dir, strict=False)
+    # The folder and the agreements topic (Art. 15), as the worker takes them (read at start).
+    agreements = AgreementSet.load_dir(bus_settings.agreements_dir, strict=False) \
+        if Path(bus_settings.agreements_dir).is_dir() else AgreementSet()
+    try:
+        published = read_published(bus_settings)
+    except Exception as exc:  # noqa: BLE001 - no broker yet: the folder's agreements are shown
+        print(f"dashboard  the agreements topic could not be read ({type(exc).__name__}); showing the folder's")
+        published = []
+    for agreement in published:
+        if agreements.version(agreement.agreement_id, agreement.version) is None:
+            agreements.add(agreement)
     # Art. 14: the packages it hands out carry the bus's seal.
     sealed_export = functools.partial(export_package, seal_with=BusKey.of_state(bus_settings.state_dir))
     app = create_app(settings, ledger, writer, UserStore(settings.users_path), agreements=agreements,

@@ -15,6 +15,7 @@ import sys
 import faust
 import mode
 
+from agents.worker.agreement_feed import AgreementFeed
 from agents.worker.bus import Bus
 from agents.worker.core import CoreStage
 from agents.worker.intake import IntakeStage
@@ -58,11 +59,24 @@ class Worker(mode.Service):
         super().__init__(**kwargs)
         self.bus = bus
         self.stages = [IntakeStage(bus), CoreStage(bus), NotifyStage(bus)]
+        self.feed = AgreementFeed(bus, on_new=self._new_agreement)
+        self._holders = set(bus.agreements.holders())
 
     async def on_start(self) -> None:
         await self.bus.start()
+        # Art. 15: every agreement version on the agreements topic is known before the first event.
+        await self.add_runtime_dependency(self.feed)
         for stage in self.stages:
             await self.add_runtime_dependency(stage)
+
+    def _new_agreement(self, agreement) -> None:
+        """A version taken in while running: the core stage adopts it; a new holder gets its inbox."""
+        core = next(s for s in self.stages if isinstance(s, CoreStage))
+        core.adopt(agreement)
+        if agreement.holder.id not in self._holders:
+            self._holders.add(agreement.holder.id)
+            self.add_future(asyncio.to_thread(provision, self.bus.settings, self.bus.agreements))
+
 
     async def on_started(self) -> None:
         self.add_future(self._announce())

@@ -32,6 +32,7 @@ from agents.worker.partitions import Partition
 from agents.worker.stage import Stage, StageFailed
 from streams.canonical import canonical_json
 from streams.codec import DecodeError
+from streams.topics import partition_for
 
 log = logging.getLogger(__name__)
 STAGE = "core"
@@ -246,6 +247,15 @@ class CoreStage(Stage):
             for number in set(self.parts) - still:
                 del self.parts[number]
                 log.info("core: partition %d handed over to another worker", number)
+
+    def adopt(self, agreement) -> None:
+        """A new agreement (Art. 15: taken from the agreements topic): its partition now carries it."""
+        if not self.partition_count:
+            return
+        number = partition_for(agreement.manufacturer.id, self.partition_count)
+        part = self.parts.get(number)
+        if part is not None:
+            part.agreement_ids.add(agreement.agreement_id)
 
     # -- checkpoints -----------------------------------------------------------------------------
     async def _checkpoint_due(self, force: bool = False) -> None:

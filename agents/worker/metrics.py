@@ -35,6 +35,7 @@ class QbusMetrics:
     processing_seconds{agent}                   time to handle one event (histogram)
     consumer_lag{group, topic, partition}       messages behind the log end (set by the caller)
     stage_failures_total{stage}                 records a stage could not process (dead-lettered)
+    agreements_refused_total                    agreement records of the agreements topic refused
     step_records{stage}                         records appended per ledger transaction (histogram)
     step_seconds{stage, phase}                  time a step spends deciding, appending, sending, committing
     quality_deadlines{agreement, category, kind, outcome}  deadlines due in the last 30 days: on_time,
@@ -80,6 +81,8 @@ class QbusMetrics:
         self.consumer_lag = Gauge(
             "consumer_lag", "Messages between the committed offset and the log end.",
             ["group", "topic", "partition"], **kw)
+        self.agreements_refused = Counter(
+            "agreements_refused", "Records of the agreements topic the worker refused (see its log for why).", **kw)
         self.stage_failures = Counter(
             "stage_failures", "Records a stage of the worker could not process; each is dead-lettered.",
             ["stage"], **kw)
