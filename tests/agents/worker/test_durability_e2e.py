@@ -65,7 +65,8 @@ def test_sigkill_of_the_whole_stack_loses_no_accepted_event(bus_settings, tmp_pa
 
     with open_ledger(settings.ledger) as ledger:
         before = {r.record_key for r in ledger.iter(kinds=["event"], event_types=["deviation.*"])}
-        assert ledger.verify().ok
+        report = ledger.verify()
+        assert report.ok, report.first_problem
     assert before <= set(confirmed)
 
     # Restart on the same ledger: a new, empty broker and a new worker.
