@@ -138,6 +138,8 @@ def provision_problems(agreement: "Agreement") -> list[Problem]:
 def _access_problems(agreement: "Agreement") -> list[Problem]:
     out: list[Problem] = []
     coordinators = agreement.contacts.qms_coordinator
+    # Art. 6: the manufacturer designates a person to coordinate with the holder's quality system;
+    # an agreement without one is refused.
     if not coordinators:
         out.append(Problem("no person is named to coordinate with the holder's quality management system "
                            "(contacts.qms_coordinator); the manufacturer must designate one and define their "
@@ -146,6 +148,8 @@ def _access_problems(agreement: "Agreement") -> list[Problem]:
         out.append(Problem("the QMS coordinator must be the manufacturer's person; name one under "
                            "qms_coordinator.manufacturer", ("contacts", "qms_coordinator"), article="Art. 6"))
     access = agreement.holder_access
+    # Art. 6: the quality agreement states the holder's right to access systems, procedures and
+    # documents and to inspect facilities; an agreement without it is refused.
     if access is None:
         out.append(Problem("the agreement does not state the holder's right of access (holder_access): the quality "
                            "agreement must give the holder access to the management systems, operating procedures and "
@@ -195,6 +199,7 @@ def _site_problems(agreement: "Agreement") -> list[Problem]:
             out.append(Problem(f"site '{site.site_id}' makes none of the agreement's products", ("sites", i, "site_id"),
                                "warning"))
         for j, line in enumerate(site.lines):
+            # Art. 8: a declared capacity the agreement's own products already exceed is pointed out.
             here = [p.code for p in products if line.line_id in p.line_ids()]
             if not here:
                 out.append(Problem(f"line '{line.line_id}' at '{site.site_id}' carries none of the agreement's products",
