@@ -193,6 +193,19 @@ def _raw_art7_problems(data: dict) -> list[Problem]:
     return out
 
 
+def _raw_art6_problems(data: dict) -> list[Problem]:
+    """Art. 6 gaps found in raw data (no coordinator, no access clause), for a file with shape errors."""
+    out: list[Problem] = []
+    contacts = data.get("contacts")
+    if isinstance(contacts, dict) and not contacts.get("qms_coordinator"):
+        out.append(Problem("no person is named to coordinate with the holder's quality management system "
+                           "(contacts.qms_coordinator)", ("contacts", "qms_coordinator"), article="Art. 6"))
+    if not data.get("holder_access"):
+        out.append(Problem("the agreement does not state the holder's right of access (holder_access)",
+                           ("holder_access",), article="Art. 6"))
+    return out
+
+
 # -- entry points -----------------------------------------------------------------------------
 def lint_text(text: str, source: str = "<agreement>") -> LintResult:
     """Check agreement YAML text; the result holds the agreement (if it has the right shape) and
@@ -223,6 +236,7 @@ def lint_text(text: str, source: str = "<agreement>") -> LintResult:
     except ValidationError as exc:
         problems += _translate(exc, data)
         problems += _raw_art7_problems(data)
+        problems += _raw_art6_problems(data)
     else:
         problems += agreement.problems()
     problems = [p if p.line is not None else replace(p, line=line_of(root, p.path)) for p in problems]

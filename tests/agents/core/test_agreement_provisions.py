@@ -65,6 +65,17 @@ def test_an_access_clause_that_leaves_a_right_out_is_refused():
 
 
 @pytest.mark.clause("Art. 6")
+def test_shape_errors_do_not_hide_the_art6_gaps():
+    data = template()
+    data["version"] = "one"
+    del data["holder_access"]
+    del data["contacts"]["qms_coordinator"]
+    text = errors(lint(data))
+    assert "must be a whole number" in text
+    assert "does not state the holder's right of access" in text and "contacts.qms_coordinator" in text
+
+
+@pytest.mark.clause("Art. 6")
 def test_the_coordinator_can_be_named_on_the_ladder():
     data = template()
     data["escalation_ladder"].append({"after": "72h", "role": "qms_coordinator", "channel": "email"})
