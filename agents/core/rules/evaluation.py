@@ -110,8 +110,8 @@ def _check(ctx: Context, agreement: Agreement, signed_on: date, verb: str) -> No
         ctx.outcome.violation(
             UNSATISFACTORY_RULE, ARTICLE, "HIGH",
             f"Agreement {aid} {verb} on {signed_on} although {where} did not conclude that the entrustment is "
-            f"satisfactory. Art. 3: the agreements may be signed only when the evaluation is satisfactory; the heads "
-            f"of quality of both parties must decide whether the entrustment may continue.", ctx.event)
+            "satisfactory. Art. 3: the agreements may be signed only when the evaluation is satisfactory; the heads "
+            "of quality of both parties must decide whether the entrustment may continue.", ctx.event)
     if late:
         # Art. 3: the evaluation comes before the agreements are signed, not after.
         ctx.outcome.violation(
@@ -126,5 +126,5 @@ def _check(ctx: Context, agreement: Agreement, signed_on: date, verb: str) -> No
         # shared-line feasibility; within one group the first two may be simplified.
         ctx.outcome.warning(
             SCOPE_RULE, ARTICLE, "MEDIUM",
-            f"{where.capitalize()} for agreement {aid} does not cover {words}{group}. Art. 3 asks the manufacturer to "
+            f"{where[0].upper()}{where[1:]} for agreement {aid} does not cover {words}{group}. Art. 3 asks the manufacturer to "
             "evaluate these before accepting the entrustment; complete the evaluation and record it.", ctx.event)

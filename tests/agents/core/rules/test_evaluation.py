@@ -97,6 +97,15 @@ def test_the_best_record_counts(state):
     assert rules_of(outcome) == []
 
 
+def test_an_incomplete_evaluation_names_what_it_leaves_out(state):
+    _, outcome = run(state, edited_agreements(A, without_evaluation),
+                     evaluated(T0 - days(3), scope=["HOLDER_QUALIFICATION", "PRODUCT_RISK"]), signed())
+    [flag] = findings_of(outcome, "Art. 3")
+    assert flag["message"].startswith("Evaluation EVAL-2026-07 (event ")
+    assert "does not cover the holder's quality management capability, the feasibility of technical transfer, the " \
+           "feasibility of shared-line production." in flag["message"]
+
+
 def test_without_a_signing_on_the_bus_the_first_production_checks_once(state):
     agreements = edited_agreements(A, without_evaluation)
     start = make("production.started", A_CAP, item_ref="PROD-1")
