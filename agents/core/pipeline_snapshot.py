@@ -18,14 +18,16 @@ from typing import Any
 
 from agents.core.obligations import SnapshotInvalid
 from agents.core.pipeline import Pipeline
+from agents.core.rules import state as rule_state
 
 MAGIC = b"QBPS"
 FORMAT = 1
 _LENGTHS = struct.Struct("<QQQ")
-# What the rules' facts may be made of (agents/core/rules/state.py) besides plain containers.
+# What the rules' facts may be made of: the classes agents/core/rules/state.py defines (all of them,
+# so a new kind of fact needs no edit here) and plain types.
 _ALLOWED = {
-    ("agents.core.rules.state", name) for name in
-    ("RuleState", "RecentIds", "ChangeFacts", "ItemFacts", "BatchFacts", "LineFacts", "ChangeWindow", "Suspension")
+    (rule_state.__name__, name) for name, value in vars(rule_state).items()
+    if isinstance(value, type) and value.__module__ == rule_state.__name__
 } | {("builtins", name) for name in ("set", "frozenset", "list", "dict", "tuple", "str", "int", "float", "bool")} \
   | {("datetime", "datetime"), ("datetime", "timezone"), ("datetime", "timedelta"), ("datetime", "date"),
      ("collections", "deque"), ("copyreg", "_reconstructor"), ("builtins", "object")}

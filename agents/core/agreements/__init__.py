@@ -1,4 +1,4 @@
-"""Quality agreements as code (Arts. 6, 7, 15, 17): models, loading, checking, the template."""
+"""Quality agreements as code (Arts. 3, 6, 7, 8, 13-15, 17): models, loading, checking, the template."""
 from pathlib import Path
 
 from agents.core.agreements.agreement_set import AgreementSet, Placement

@@ -113,7 +113,7 @@ class AgreementSet:
                     continue
                 if product_code and p.code != product_code:
                     continue
-                lines = p.line_ids() or [None]
+                lines: list[str | None] = list(p.line_ids()) or [None]
                 for lid in lines:
                     if line_id and lid != line_id:
                         continue

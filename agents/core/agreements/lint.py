@@ -2,21 +2,22 @@
 
 Used by ``qbus agreement lint FILE`` and by :func:`load_agreement` (which refuses a file with any
 error). Three layers: YAML syntax (and duplicate keys, which YAML would silently merge), the shape
-(pydantic), then the rules (:meth:`Agreement.problems`: Art. 7 categories and people, the ladder,
-Art. 14 keys, Art. 17 experience).
+(pydantic), then the rules (:meth:`Agreement.problems`: Art. 3 evaluation, Art. 6 coordinator and
+access clause, Art. 7 categories and people, the ladder, Art. 8 line capacity, Art. 14 keys, Art. 17
+experience).
 """
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.core.agreements import model as model_module
-from agents.core.agreements import parts
+from agents.core.agreements import parts, provisions
 from agents.core.agreements import terms as m
 from agents.core.agreements.model import Agreement
 from agents.core.agreements.terms import AgreementRefused, Problem
@@ -43,7 +44,7 @@ class LintResult:
 
 def _all_field_names() -> list[str]:
     names: set[str] = set()
-    for obj in [*vars(model_module).values(), *vars(parts).values()]:
+    for obj in [*vars(model_module).values(), *vars(parts).values(), *vars(provisions).values()]:
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
             for name, info in obj.model_fields.items():
                 names.add(info.alias or name)
@@ -104,7 +105,7 @@ def _data_path(data: Any, loc: tuple) -> tuple:
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, int) and cur and set(cur) <= {"holder", "manufacturer"}:
             # people written as {holder: ..., manufacturer: ...} are validated as one flat list
-            flat = []
+            flat: list[tuple[str, int | None, Any]] = []
             for side in ("holder", "manufacturer"):
                 value = cur.get(side)
                 if isinstance(value, list):
@@ -122,7 +123,7 @@ def _data_path(data: Any, loc: tuple) -> tuple:
 _SKIP = {"none_required", "is_instance_of"}
 
 
-def _words(err: dict, names: list[str]) -> str:
+def _words(err: Mapping[str, Any], names: list[str]) -> str:
     kind = err["type"]
     field_name = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
     value = err.get("input")
@@ -192,6 +193,19 @@ def _raw_art7_problems(data: dict) -> list[Problem]:
     return out
 
 
+def _raw_art6_problems(data: dict) -> list[Problem]:
+    """Art. 6 gaps found in raw data (no coordinator, no access clause), for a file with shape errors."""
+    out: list[Problem] = []
+    contacts = data.get("contacts")
+    if isinstance(contacts, dict) and not contacts.get("qms_coordinator"):
+        out.append(Problem("no person is named to coordinate with the holder's quality management system "
+                           "(contacts.qms_coordinator)", ("contacts", "qms_coordinator"), article="Art. 6"))
+    if not data.get("holder_access"):
+        out.append(Problem("the agreement does not state the holder's right of access (holder_access)",
+                           ("holder_access",), article="Art. 6"))
+    return out
+
+
 # -- entry points -----------------------------------------------------------------------------
 def lint_text(text: str, source: str = "<agreement>") -> LintResult:
     """Check agreement YAML text; the result holds the agreement (if it has the right shape) and
@@ -216,12 +230,13 @@ def lint_text(text: str, source: str = "<agreement>") -> LintResult:
             "the top level must be a mapping of fields (agreement_id: ..., version: ...), "
             f"not a {type(data).__name__}", line=1)])
     problems = _duplicate_keys(root)
+    agreement: Agreement | None = None
     try:
         agreement = Agreement.model_validate(data)
     except ValidationError as exc:
-        agreement = None
         problems += _translate(exc, data)
         problems += _raw_art7_problems(data)
+        problems += _raw_art6_problems(data)
     else:
         problems += agreement.problems()
     problems = [p if p.line is not None else replace(p, line=line_of(root, p.path)) for p in problems]
@@ -265,9 +280,9 @@ def format_result(result: LintResult) -> str:
         loc = f"{result.source}:{p.line}" if p.line else result.source
         lines.append(f"{loc}: {p}")
     n_err, n_warn = len(result.errors), len(result.warnings)
-    if result.ok:
+    a = result.agreement
+    if result.ok and a is not None:
         extra = f" ({n_warn} warning{'s' if n_warn != 1 else ''})" if n_warn else ""
-        a = result.agreement
         lines.append(f"{result.source}: OK — {a.agreement_id} version {a.version}{extra}")
     else:
         lines.append(f"{result.source}: REFUSED — {n_err} error{'s' if n_err != 1 else ''}"

@@ -1,11 +1,12 @@
-"""The quality agreement as code: one YAML file per agreement version (Arts. 6, 7, 15, 17).
+"""The quality agreement as code: one YAML file per agreement version (Arts. 3, 6, 7, 8, 13-15, 17).
 
 An agreement names the holder and the entrusted manufacturer, the products (generic name, dosage
 form, sterile flag, site, lines), the people by role, the on-call rota, the escalation ladder and
 the communication list: for every Art. 7 category and classification the deadlines to notify,
-acknowledge, decide and close. Versions are separate files with the same ``agreement_id``; a new
-version applies to obligations opened from its ``effective_from`` on (Art. 15: revisions are
-versioned, the old terms stay on record).
+acknowledge, decide and close. Its provisions (``provisions.py``) record the evaluation before
+signing, the holder's right of access, what each site declares and the rectification deadlines.
+Versions are separate files with the same ``agreement_id``; a new version applies to obligations
+opened from its ``effective_from`` on (Art. 15: revisions are versioned, the old terms stay on record).
 
 Durations are written ``<whole number><unit>``: ``h`` hours, ``m`` minutes, ``s`` seconds (all
 wall-clock), ``wd`` working days on the Chinese official calendar, ``d`` calendar days; see
@@ -24,6 +25,8 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from agents.core.calendar import DEFAULT_TIMEZONE, WorkingCalendar, calendar_for
 from agents.core.agreements.parts import (DASHBOARD_INSTANCE, Contacts, LadderStep, Party, Person, Product, SourceSystem,
                                          Timelines, _Model)
+from agents.core.agreements.provisions import (Evaluation, HolderAccess, RectificationTerms, SiteDeclaration,
+                                               provision_problems)
 from agents.core.agreements.terms import (ART7_CATEGORIES, BUILTIN_ROLES, CATEGORY_TITLES, CLASSIFICATIONS,
                                     OTHER_CATEGORIES, PARTY_ROLES, TIMELINE_KEYS, Duration,
                                     Problem)
@@ -35,7 +38,8 @@ class Agreement(_Model):
 
     agreement_id: str = Field(min_length=1)
     version: int = Field(ge=1)
-    effective_from: datetime = Field(description="From this instant the version applies to new obligations (naive = agreement time zone).")
+    effective_from: datetime = Field(
+        description="From this instant the version applies to new obligations (naive = agreement time zone).")
     timezone: str = DEFAULT_TIMEZONE
     title: str | None = None
     holder: Party
@@ -45,6 +49,12 @@ class Agreement(_Model):
     contacts: Contacts = Field(default_factory=Contacts)
     escalation_ladder: list[LadderStep] = Field(default_factory=list)
     communication_list: dict[str, dict[str, Timelines]] = Field(default_factory=dict)
+    same_group_unified_qms: bool = Field(
+        False, description="Art. 3: holder and manufacturer are in one group under a unified quality management system.")
+    evaluation: Evaluation | None = None
+    holder_access: HolderAccess | None = None
+    sites: list[SiteDeclaration] = Field(default_factory=list)
+    rectification: RectificationTerms | None = None
     _timelines_cache: dict = PrivateAttr(default_factory=dict)
 
     @field_validator("effective_from", mode="before")
@@ -85,6 +95,10 @@ class Agreement(_Model):
     def key(self) -> tuple[str, int]:
         return (self.agreement_id, self.version)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     def calendar(self, schedule_file: str | Path | None = None) -> WorkingCalendar:
         return calendar_for(self.timezone, schedule_file)
 
@@ -108,6 +122,10 @@ class Agreement(_Model):
 
     def source(self, instance: str) -> SourceSystem | None:
         return next((s for s in self.sources if s.instance == instance), None)
+
+    def site(self, site_id: str | None) -> SiteDeclaration | None:
+        """What the agreement declares about a site (Arts. 8, 14); None if it declares nothing."""
+        return next((s for s in self.sites if s.site_id == site_id), None)
 
     def timelines(self, category: str, classification: str | None = None) -> Timelines | None:
         """Deadlines for a category and classification (Art. 7).
@@ -157,7 +175,7 @@ class Agreement(_Model):
         want = prefix.upper() if prefix else (party or "").upper() or None
         if bare == "communication":
             pool = list(self.contacts.communication.get(category or "", []))
-        elif bare in ("head_of_quality", "head_of_production", "qp"):
+        elif bare in ("head_of_quality", "head_of_production", "qp", "qms_coordinator"):
             pool = list(getattr(self.contacts, bare))
         else:
             moment = (at or datetime.now(timezone.utc)).astimezone(ZoneInfo(self.timezone))
@@ -204,16 +222,16 @@ class Agreement(_Model):
                 add(Problem(f"'{cat}' is not a category qbus knows"
                             + (f"; did you mean '{hint[0]}'?" if hint else "; events of it will still be tracked"),
                             ("communication_list", cat), "warning"))
-            for key, t in entries.items():
-                if key not in TIMELINE_KEYS:
-                    hint = difflib.get_close_matches(key, TIMELINE_KEYS, n=1)
-                    add(Problem(f"'{key}' is not a classification; use critical, major, minor or default"
+            for level, t in entries.items():
+                if level not in TIMELINE_KEYS:
+                    hint = difflib.get_close_matches(level, TIMELINE_KEYS, n=1)
+                    add(Problem(f"'{level}' is not a classification; use critical, major, minor or default"
                                 + (f" (did you mean '{hint[0]}'?)" if hint else ""),
-                                ("communication_list", cat, key)))
+                                ("communication_list", cat, level)))
                 if t.decide is not None and cat != "change":
                     add(Problem(f"a 'decide' deadline is only tracked for changes (holder approval, Art. 9); "
                                 f"the one for '{cat}' is not turned into an obligation",
-                                ("communication_list", cat, key, "decide"), "warning"))
+                                ("communication_list", cat, level, "decide"), "warning"))
         for cat in self.contacts.communication:
             if cat not in known:
                 hint = difflib.get_close_matches(cat, sorted(known), n=1)
@@ -240,8 +258,8 @@ class Agreement(_Model):
             if step.role not in roles:
                 hint = difflib.get_close_matches(step.role, sorted(roles), n=1)
                 add(Problem(f"step {i + 1} names the role '{step.role}', which nobody holds; use "
-                            "communication, head_of_quality, head_of_production, qp or a role from "
-                            "the on-call rota" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
+                            "communication, head_of_quality, head_of_production, qp, qms_coordinator or a role "
+                            "from the on-call rota" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
                             ("escalation_ladder", i, "role")))
             if previous is not None and step.after.is_wall_clock and previous.is_wall_clock \
                     and step.after.seconds() < previous.seconds():
@@ -269,6 +287,9 @@ class Agreement(_Model):
                     add(Problem(f"product '{product.code}' is sterile but neither party records three years of "
                                 f"commercial-scale sterile {product.dosage_form} production (has {years:g}); "
                                 "one of the exceptions of Art. 17 must apply", ("products", i), "warning", "Art. 17"))
+
+        # Arts. 3, 6, 8, 14: evaluation, access, the sites' declarations.
+        out += provision_problems(self)
 
         # Art. 14: registered sources.
         parties = {self.holder.id, self.manufacturer.id}

@@ -28,8 +28,10 @@ class Person(_Model):
     party: Literal["HOLDER", "MANUFACTURER"] | None = Field(
         None, description="Which party the person works for; filled in from holder:/manufacturer: keys.")
     title: str | None = None
-    years_experience: float | None = Field(None, ge=0, description="Art. 17: years in drug production and quality management.")
-    years_sterile_experience: float | None = Field(None, ge=0, description="Art. 17: of which in sterile production and quality management.")
+    years_experience: float | None = Field(
+        None, ge=0, description="Art. 17: years in drug production and quality management.")
+    years_sterile_experience: float | None = Field(
+        None, ge=0, description="Art. 17: of which in sterile production and quality management.")
 
     @field_validator("email")
     @classmethod
@@ -103,27 +105,31 @@ class OnCallShift(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> "OnCallShift":
-        daily = isinstance(self.start, time) and isinstance(self.end, time)
-        dated = not isinstance(self.start, time) and not isinstance(self.end, time)
-        if not (daily or dated):
+        start, end = self.start, self.end
+        if isinstance(start, time) and isinstance(end, time):
+            return self
+        if isinstance(start, time) or isinstance(end, time):
             raise ValueError("'from' and 'to' must both be times of day (08:00) or both be dates")
-        if dated and _as_start(self.start) > _as_end(self.end):
+        if _as_start(start) > _as_end(end):
             raise ValueError("the shift ends before it starts")
         return self
 
     def covers(self, at_local: datetime) -> bool:
         """True if the shift covers the local moment ``at_local`` (naive or in the agreement's zone)."""
         naive = at_local.replace(tzinfo=None)
-        if isinstance(self.start, time):
+        start, end = self.start, self.end
+        if isinstance(start, time) and isinstance(end, time):
             day = naive.date()
             t = naive.time()
-            if self.start <= self.end:
-                return self._on(day) and self.start <= t <= self.end
+            if start <= end:
+                return self._on(day) and start <= t <= end
             # window across midnight, e.g. 18:00 to 08:00: the early part belongs to the day before
-            if t >= self.start:
+            if t >= start:
                 return self._on(day)
-            return t <= self.end and self._on(day - timedelta(days=1))
-        return _as_start(self.start) <= naive <= _as_end(self.end)
+            return t <= end and self._on(day - timedelta(days=1))
+        if isinstance(start, time) or isinstance(end, time):
+            return False   # a daily start with a dated end: refused when the agreement loads
+        return _as_start(start) <= naive <= _as_end(end)
 
     def _on(self, day: date) -> bool:
         return not self.weekdays or WEEKDAYS[day.weekday()] in self.weekdays
@@ -148,6 +154,8 @@ class Contacts(_Model):
     head_of_quality: list[Person] = Field(default_factory=list)
     head_of_production: list[Person] = Field(default_factory=list)
     qp: list[Person] = Field(default_factory=list)
+    qms_coordinator: list[Person] = Field(
+        default_factory=list, description="Art. 6: the manufacturer's person coordinating with the holder's QMS.")
     on_call: list[OnCallShift] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -156,7 +164,7 @@ class Contacts(_Model):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for key in ("head_of_quality", "head_of_production", "qp"):
+        for key in ("head_of_quality", "head_of_production", "qp", "qms_coordinator"):
             if key in data:
                 data[key] = _people(data[key], "MANUFACTURER")
         comm = data.get("communication")
@@ -315,6 +323,11 @@ class Product(_Model):
     sterile: bool = False
     site_id: str = Field(min_length=1)
     lines: list[ProductLine] = Field(default_factory=list)
+    comparative_analysis_ref: str | None = Field(
+        None, description="Art. 10: the comparative analysis of this manufacturer's production conditions against the "
+                          "holder's other manufacturers of the same drug, with its risk mitigation.")
+    comparative_study_every: Literal["quarter", "half_year", "year"] | None = Field(
+        None, description="Art. 10: how often the holder runs its comparative quality study (default: yearly).")
 
     @field_validator("lines", mode="before")
     @classmethod

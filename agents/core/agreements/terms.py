@@ -42,7 +42,7 @@ OTHER_CATEGORIES: tuple[str, ...] = (
 CLASSIFICATIONS: tuple[str, ...] = ("critical", "major", "minor")  # strictest first
 TIMELINE_KEYS: tuple[str, ...] = CLASSIFICATIONS + ("default",)
 PARTY_ROLES: tuple[str, ...] = ("HOLDER", "MANUFACTURER")
-BUILTIN_ROLES: tuple[str, ...] = ("communication", "head_of_quality", "head_of_production", "qp")
+BUILTIN_ROLES: tuple[str, ...] = ("communication", "head_of_quality", "head_of_production", "qp", "qms_coordinator")
 CHANNELS = Literal["webhook", "pagerduty", "alertmanager", "email"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

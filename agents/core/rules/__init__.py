@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 from agents.core import routing
-from agents.core.rules import change_control, coline, eligibility, licence, periodic, release, retention, risk
+from agents.core.rules import (access, capacity, change_control, coline, comparability, eligibility, evaluation, licence,
+                               periodic, rectification, release, remote_audit, retention, risk)
 from agents.core.rules.context import Context, as_utc
 from agents.core.rules.outcome import Emission, Notice, Outcome, Page, Refusal, bus_event
 from agents.core.rules.state import RuleState
@@ -32,7 +33,15 @@ from schemas import SchemaSet, default_schemas
 log = logging.getLogger(__name__)
 
 # The rules, in the order they apply. Each module has apply(ctx) and may have refuse(ctx).
-RULES = (change_control, risk, coline, retention, release, eligibility, licence, periodic)
+RULES = (
+    change_control, risk, coline, retention, release, eligibility, licence, periodic,
+    evaluation,      # Art. 3
+    access,          # Art. 6
+    capacity,        # Art. 8
+    comparability,   # Art. 10
+    rectification,   # Art. 13
+    remote_audit,    # Art. 14
+)
 
 __all__ = [
     "RULES", "ComplianceRules", "Emission", "Notice", "Outcome", "Page", "Refusal", "RuleState",
@@ -54,7 +63,7 @@ def _agreement_for(agreements, agreement_id: str | None, at: datetime):
 def evaluate(state: RuleState, event: dict, agreements, now: datetime | None = None,
              schemas: SchemaSet | None = None) -> Outcome:
     """Apply one accepted event to ``state``; return what the rules decided."""
-    event_id = event.get("event_id")
+    event_id = str(event.get("event_id") or "")
     if event_id in state.seen:
         return Outcome(duplicate=True)
     now = now or datetime.now(timezone.utc)

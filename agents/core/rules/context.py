@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from agents.core.agreements import Agreement, AgreementSet, Duration
 from agents.core.calendar import DEFAULT_TIMEZONE, WorkingCalendar, calendar_for
-from agents.core.obligations.model import Kind, ObligationSpec
+from agents.core.obligations.model import Kind, ObligationSpec, as_utc as instant
 from agents.core.rules.outcome import Outcome
 from agents.core.rules.state import RuleState
 from schemas import SchemaSet
@@ -93,6 +93,11 @@ class Context:
     @property
     def published(self) -> datetime:
         return as_utc(self.event.get("published_at")) or self.now
+
+    @property
+    def received(self) -> datetime:
+        """When the bus received the event (its receipt), else when the publisher says it published it."""
+        return instant((self.event.get("receipt") or {}).get("received_at")) or self.published
 
     @property
     def sterile(self) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 CLASSIFICATION_RANK = {None: 0, "UNKNOWN": 0, "MINOR": 1, "MAJOR": 2, "CRITICAL": 3}
 
@@ -138,6 +138,26 @@ class Suspension:
         return True
 
 
+@dataclass(slots=True)
+class EvaluationFacts:
+    """Art. 3: the latest evaluation of the holder and the product an event recorded for an agreement."""
+
+    ref: str
+    satisfactory: bool
+    completed_on: date
+    covers: tuple[str, ...]
+    event_id: str
+
+
+@dataclass(slots=True)
+class RectificationFacts:
+    """Art. 13: a finding being rectified, remembered for a new round after the holder rejects."""
+
+    category: str
+    severity: str | None
+    stated_due: date | None
+
+
 class RecentIds:
     """The most recent ``capacity`` event ids, for a no-op redelivery; memory stays bounded."""
 
@@ -190,6 +210,11 @@ class RuleState:
     risk_items: set[tuple[str, str]] = field(default_factory=set)   # items that raised a significant risk
     periods_opened: set[tuple[str, str, str, str]] = field(default_factory=set)
     sterile_experience: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    evaluations: dict[str, EvaluationFacts] = field(default_factory=dict)          # by agreement
+    evaluation_checked: set[str] = field(default_factory=set)                      # agreements checked (Art. 3)
+    comparative_analyses: set[tuple[str, str]] = field(default_factory=set)        # (agreement, product) on record
+    comparison_flagged: set[tuple[str, str]] = field(default_factory=set)          # (agreement, product) flagged
+    rectifications: dict[tuple[str, str], RectificationFacts] = field(default_factory=dict)  # (agreement, RECT- ref)
 
     # -- accessors that create on first use --
     def change(self, agreement_id: str, item_ref: str) -> ChangeFacts:

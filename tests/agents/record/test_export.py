@@ -208,8 +208,8 @@ def test_an_empty_period_gives_an_empty_verifiable_package(ledger, tmp_path):
 
 # --- Art. 8: a holder's package leaves out the manufacturer's business-confidential fields -------------
 
-CONFIDENTIAL = {"payload.commercial_volume", "payload.formulation_details", "payload.new_product_holder",
-                "payload.new_product_name", "payload.note"}
+CONFIDENTIAL = {"payload.commercial_volume", "payload.formulation_details", "payload.new_product_code",
+                "payload.new_product_holder", "payload.new_product_name", "payload.note"}
 SECRETS = ("HOLDER-B", "Example injection 1 mL:0.25 mg", "30 batches per year", "pH 4.0 citrate buffer",
            "launch slot reserved for the new customer")
 

@@ -132,3 +132,30 @@ def test_a_checkpoint_of_other_agreements_is_not_trusted(checkpointed):
     ledger.save_checkpoint(name, upto, foreign)
     part, how = partitions.restore(ledger, AGREEMENTS, None, TOPIC, 1, 0)
     assert "did not check out" in how
+
+
+def test_every_kind_of_rule_fact_survives_a_checkpoint():
+    """A checkpoint may hold any fact class the rules define (a new one needs no allow-list edit),
+    and nothing else: each kind is written and read back equal."""
+    import dataclasses
+    from datetime import date
+
+    from agents.core import pipeline_snapshot
+    from agents.core.rules import state as rule_state
+
+    facts = [v for v in vars(rule_state).values()
+             if isinstance(v, type) and v.__module__ == rule_state.__name__ and dataclasses.is_dataclass(v)
+             and v is not rule_state.RuleState]
+    assert {f.__name__ for f in facts} >= {"ChangeFacts", "ItemFacts", "EvaluationFacts", "RectificationFacts"}
+    source = Pipeline(AGREEMENTS, None)
+    filler = {str: "x", "str": "x", bool: True, "bool": True, date: date(2026, 1, 5), "date": date(2026, 1, 5)}
+    extra = {}
+    for i, cls in enumerate(facts):
+        values = {f.name: filler.get(f.type, filler.get(str(f.type), "x")) for f in dataclasses.fields(cls)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        extra[f"fact-{i}"] = cls(**values)
+    source.rules.state.suspensions.update(extra)   # any container will do: the allow-list is what is tested
+    body = pipeline_snapshot.encode(source, {"upto_seq": 0})
+    target = Pipeline(AGREEMENTS, None)
+    pipeline_snapshot.decode(body, target)
+    assert target.rules.state.suspensions == extra

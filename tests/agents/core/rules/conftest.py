@@ -17,7 +17,8 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def agreements() -> AgreementSet:
     """HOLDER-A and HOLDER-B share line LINE-INJ-2 at CMO-X (same generic name); HOLDER-C is on
-    another line at the same site; HOLDER-D is at another manufacturer's site."""
+    another line at the same site, and has its metformin made at CMO-Y too (Art. 10); HOLDER-D is at
+    another manufacturer's site."""
     return AgreementSet.load_dir(AGREEMENTS_DIR)
 
 

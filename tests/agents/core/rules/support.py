@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import yaml
+
+from agents.core.agreements import AgreementSet
+from agents.core.agreements.lint import agreement_from_yaml
 from agents.core.rules import RuleState, evaluate
 from agents.core.rules.outcome import Outcome
 from schemas import default_schemas
@@ -29,6 +33,10 @@ C_TAB = {"agreement_id": "QA-HOLDERC-CMOX-001", "holder_id": "HOLDER-C", "manufa
          "site_id": "SITE-SZ-01", "line_id": "LINE-TAB-3",
          "product": {"code": "HC-MET-500", "generic_name": "metformin hydrochloride", "dosage_form": "tablet",
                      "sterile": False}}
+C_TAB_Y = {"agreement_id": "QA-HOLDERC-CMOY-001", "holder_id": "HOLDER-C", "manufacturer_id": "CMO-Y",
+           "site_id": "SITE-WX-01", "line_id": "LINE-TAB-1",
+           "product": {"code": "HC-MET-500", "generic_name": "Metformin Hydrochloride", "dosage_form": "Tablet",
+                       "sterile": False}}
 D_INJ = {"agreement_id": "QA-HOLDERD-CMOY-001", "holder_id": "HOLDER-D", "manufacturer_id": "CMO-Y",
          "site_id": "SITE-HZ-02", "line_id": "LINE-INJ-2",
          "product": {"code": "HD-ONS-2ML", "generic_name": "ondansetron hydrochloride", "dosage_form": "injection",
@@ -36,6 +44,8 @@ D_INJ = {"agreement_id": "QA-HOLDERD-CMOY-001", "holder_id": "HOLDER-D", "manufa
 
 CMO = {"system": "QMS", "instance": "qms-cmox-01", "party_id": "CMO-X", "party_role": "MANUFACTURER",
        "user": "qa@cmo-x.example"}
+CMO_Y = {"system": "QMS", "instance": "qms-cmoy-01", "party_id": "CMO-Y", "party_role": "MANUFACTURER",
+         "user": "qa@cmo-y.example"}
 
 
 def holder(holder_id: str = "HOLDER-A") -> dict:
@@ -87,3 +97,24 @@ def days(n: float) -> timedelta:
 def specs(outcome: Outcome, rule: str) -> list:
     """The obligation specs of one article (e.g. 'Art. 8'), leaving out the calendar ones others open."""
     return [s for s in outcome.obligations if s.rule == rule]
+
+
+def findings_of(outcome: Outcome, article: str) -> list[dict]:
+    """The payloads of the findings one article's rules raised (other articles may speak too)."""
+    return [f.payload for f in outcome.findings if f.payload["article"] == article]
+
+
+def receipt(at: datetime) -> dict:
+    """The bus's receipt of an event, as intake sets it."""
+    return {"received_at": at.isoformat(), "topic": "qc.intake.test", "partition": 0, "offset": 1}
+
+
+def edited_agreements(agreement_id: str, edit) -> AgreementSet:
+    """The test agreements, with the one of ``agreement_id`` changed by ``edit(data)`` on its YAML."""
+    loaded = []
+    for path in sorted(AGREEMENTS_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if data["agreement_id"] == agreement_id:
+            edit(data)
+        loaded.append(agreement_from_yaml(yaml.safe_dump(data, allow_unicode=True), path.name))
+    return AgreementSet(loaded)

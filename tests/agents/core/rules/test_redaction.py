@@ -13,8 +13,8 @@ pytestmark = pytest.mark.clause("Art. 8", "Art. 10")
 def test_confidential_paths_are_the_schema_marks_plus_the_events_own_payload_fields():
     event = make("coline_change.notified", A_INJ, confidential_fields=["payload.description", "line_id", "product.code"])
     assert confidential_paths(event) == {
-        "payload.new_product_holder", "payload.new_product_name", "payload.commercial_volume",
-        "payload.formulation_details", "payload.description"}
+        "payload.new_product_holder", "payload.new_product_name", "payload.new_product_code",
+        "payload.commercial_volume", "payload.formulation_details", "payload.description"}
 
 
 def test_removed_fields_get_their_empty_value_and_the_copy_still_validates():

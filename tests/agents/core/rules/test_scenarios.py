@@ -3,10 +3,12 @@ import copy
 
 import pytest
 
+from agents.core.pipeline import Pipeline, outbound
 from agents.core.rules import ComplianceRules, RuleState, evaluate
 from schemas import default_schemas
 from streams.validation import validate_event
-from tests.agents.core.rules.support import A_CAP, A_INJ, B_INJ, T0, days, holder, make, run, specs
+from tests.agents.core.rules.support import (A_CAP, A_INJ, B_INJ, C_TAB, C_TAB_Y, CMO_Y, T0, days, edited_agreements,
+                                              holder, make, run, specs)
 
 
 @pytest.mark.clause("Art. 8", "Art. 10")
@@ -110,7 +112,8 @@ def test_significant_risk_deviation_suspends_production(state, agreements):
 def test_replaying_the_accepted_events_rebuilds_the_same_state(agreements):
     # A day on the bus: a change, a deviation, a co-line notice, releases, a suspension.
     events = [
-        make("change.proposed", A_CAP, item_ref="CHG-9", classification="MAJOR", payload={"manufacturer_classification": "MAJOR"}),
+        make("change.proposed", A_CAP, item_ref="CHG-9", classification="MAJOR",
+             payload={"manufacturer_classification": "MAJOR"}),
         make("change.approved", A_CAP, item_ref="CHG-9", by=holder(), at=T0 + days(1)),
         make("change.implemented", A_CAP, item_ref="CHG-9", at=T0 + days(2), payload={"first_batch_no": "N-1"}),
         make("deviation.reported", A_CAP, item_ref="DEV-1", classification="MAJOR", batch_no="N-2"),
@@ -134,6 +137,131 @@ def test_replaying_the_accepted_events_rebuilds_the_same_state(agreements):
     # What the bus emitted the first time has the same ids as a replay would give.
     replayed = RuleState()
     again = run(replayed, agreements, *events)
-    ids = lambda outcomes, event_list: sorted(b["event_id"] for o, e in zip(outcomes, event_list)
-                                              for b in o.bus_events(e, T0))
+
+    def ids(outcomes, event_list):
+        return sorted(b["event_id"] for o, e in zip(outcomes, event_list) for b in o.bus_events(e, T0))
+
     assert ids(first_outcomes, events) == ids(again, events) != []
+
+
+# -- the rest of the announcement (issue 14), through the pure pipeline: rules, then the clocks --
+def obligation_records(step, rule: str) -> list[tuple[str, str, str, str]]:
+    """(action, kind, responsible role, item_ref) of one article's obligation records in a step."""
+    return [(r["event_type"].split(".", 1)[1], r["payload"]["kind"], r["payload"]["responsible_role"], r["item_ref"])
+            for r in step.records if r["event_type"].startswith("obligation.") and r["payload"]["rule"] == rule]
+
+
+def open_items(pipeline, rule: str) -> list[str]:
+    return sorted(o.item_ref for o in pipeline.engine.open_obligations() if o.rule == rule)
+
+
+@pytest.mark.clause("Art. 3")
+def test_an_agreement_signed_without_a_recorded_evaluation_is_flagged_to_the_holder():
+    # Holder A's agreement with CMO-X records no evaluation of the holder and its products.
+    agreements = edited_agreements("QA-HOLDERA-CMOX-001", lambda data: data.pop("evaluation"))
+    pipeline = Pipeline(agreements)
+    # The parties publish the signing.
+    step = pipeline.process(make("agreement.signed", A_CAP, item_ref="QA-HOLDERA-CMOX-001", by=holder()), T0)
+    # The bus records a finding that no evaluation is on record ...
+    [flag] = [r for r in step.records if r["event_type"] == "finding.warning_raised"]
+    assert flag["payload"]["rule_id"] == "art3.evaluation.missing"
+    # ... and Holder A's QA reads it in its own inbox.
+    assert ("inbox:HOLDER-A", flag) in outbound(step.records, step.deliveries, agreements)
+
+
+@pytest.mark.clause("Art. 6")
+def test_a_holders_access_request_is_answered_in_time(agreements):
+    pipeline = Pipeline(agreements)
+    # Holder A asks to read CMO-X's LIMS audit trails and to see the QC laboratory.
+    request = make("holder_audit.access_requested", A_CAP, item_ref="ACC-2026-07", by=holder(),
+                   payload={"access_to": ["SYSTEMS", "FACILITIES"]})
+    assert obligation_records(pipeline.process(request, T0), "Art. 6") == [
+        ("opened", "PERFORM", "MANUFACTURER", "ACC-2026-07")]
+    # Two days later CMO-X grants access: the answer is on time and nothing is left open.
+    granted = make("holder_audit.access_granted", A_CAP, item_ref="ACC-2026-07", at=T0 + days(2))
+    [done] = [r for r in pipeline.process(granted, T0 + days(2)).records if r["event_type"] == "obligation.satisfied"]
+    assert done["payload"]["late"] is False
+    assert open_items(pipeline, "Art. 6") == []
+
+
+@pytest.mark.clause("Art. 8")
+def test_a_coline_change_that_overfills_a_line_is_flagged(agreements):
+    pipeline = Pipeline(agreements)
+    # LINE-INJ-2 carries Holder A's and Holder B's injections; the site declares room for two.
+    # CMO-X notifies a third product on the line, for a customer whose agreement is not on the bus.
+    notice = make("coline_change.notified", A_INJ, item_ref="COL-2026-0009",
+                  payload={"change_kind": "NEW_COMMERCIAL_PRODUCT", "risk_assessment_conclusion": "acceptable (RA-12)",
+                           "risk_acceptable": True, "new_product_holder": "HOLDER-E"})
+    step = pipeline.process(notice, T0)
+    # The bus flags the line above its capacity, counting products, naming none of them.
+    [flag] = [r for r in step.records if r["event_type"] == "finding.warning_raised"
+              and r["payload"]["rule_id"] == "art8.capacity.line_above_capacity"]
+    assert "3 entrusted products" in flag["payload"]["message"]
+    assert "HOLDER-B" not in str(flag) and "HOLDER-E" not in str(flag)
+
+
+@pytest.mark.clause("Art. 10")
+def test_a_holders_second_manufacturer_needs_a_comparative_analysis_and_the_holder_a_study(agreements):
+    # Holder C has its metformin made by CMO-X and, since July, by CMO-Y; each manufacturer's
+    # events are on a worker of their own.
+    at_x, at_y = Pipeline(agreements), Pipeline(agreements)
+    # CMO-Y starts production with no comparative analysis of its production conditions on record.
+    step = at_y.process(make("production.started", C_TAB_Y, item_ref="PROD-Y-1", by=CMO_Y), T0)
+    assert "art10.several_manufacturers.comparative_analysis_missing" in [
+        r["payload"]["rule_id"] for r in step.records if r["event_type"].startswith("finding.")]
+    # CMO-X's worker, at its first event of the half year, opens Holder C's comparative quality study.
+    step = at_x.process(make("deviation.reported", C_TAB, item_ref="DEV-X-1"), T0)
+    assert obligation_records(step, "Art. 10") == [("opened", "PERFORM", "HOLDER", "CQS-2026-H2-HC-MET-500")]
+    # Holder C reports the study done; nothing stays open.
+    study = make("periodic_review.comparative_study_completed", C_TAB, item_ref="CQS-2026-H2-HC-MET-500",
+                 by=holder("HOLDER-C"), at=T0 + days(40), payload={"review_kind": "COMPARATIVE_QUALITY_STUDY"})
+    at_x.process(study, T0 + days(40))
+    assert open_items(at_x, "Art. 10") == []
+
+
+@pytest.mark.clause("Art. 13")
+def test_an_audit_finding_is_closed_by_evidence_and_the_holders_acceptance(agreements):
+    pipeline = Pipeline(agreements)
+    ref = "RECT-AUD-14-F-03"
+    # Holder A's auditors report a major finding; CMO-X owes its rectification.
+    finding = make("holder_audit.finding_reported", A_CAP, item_ref="AUD-14", by=holder(), classification="MAJOR",
+                   payload={"finding_ref": "F-03", "finding_text": "OOS phase 2 skipped"})
+    assert obligation_records(pipeline.process(finding, T0), "Art. 13") == [("opened", "PERFORM", "MANUFACTURER", ref)]
+    # CMO-X answers without evidence: refused, the rectification stays owed.
+    assert pipeline.process(make("holder_audit.rectification_submitted", A_CAP, item_ref=ref), T0).refusal is not None
+    # With its CAPA records the rectification is done, and Holder A's review opens.
+    evidence = make("holder_audit.rectification_submitted", A_CAP, item_ref=ref, at=T0 + days(9),
+                    payload={"evidence_refs": ["CAPA-2026-118"]})
+    assert obligation_records(pipeline.process(evidence, T0 + days(9)), "Art. 13") == [
+        ("satisfied", "PERFORM", "MANUFACTURER", ref), ("opened", "APPROVE", "HOLDER", ref)]
+    # Holder A does not accept it: CMO-X owes a second round.
+    rejected = make("holder_audit.rectification_rejected", A_CAP, item_ref=ref, by=holder(), at=T0 + days(12))
+    assert obligation_records(pipeline.process(rejected, T0 + days(12)), "Art. 13") == [
+        ("satisfied", "APPROVE", "HOLDER", ref), ("opened", "PERFORM", "MANUFACTURER", ref)]
+    # Better evidence, then Holder A's acceptance: the finding is closed, nothing open on it.
+    again = make("holder_audit.rectification_submitted", A_CAP, item_ref=ref, at=T0 + days(20),
+                 payload={"evidence_refs": ["CAPA-2026-118", "SOP-QC-021 rev 4", "training TR-2026-77"]})
+    pipeline.process(again, T0 + days(20))
+    pipeline.process(make("holder_audit.rectification_accepted", A_CAP, item_ref=ref, by=holder(), at=T0 + days(22)),
+                     T0 + days(22))
+    assert open_items(pipeline, "Art. 13") == []
+
+
+@pytest.mark.clause("Art. 5", "Art. 14")
+def test_a_remote_audit_never_closes_a_sterile_products_onsite_inspection(agreements):
+    pipeline = Pipeline(agreements)
+    # A deviation on Holder B's sterile injection opens the year's on-site inspection for Holder B.
+    pipeline.process(make("deviation.reported", B_INJ, item_ref="DEV-B-1"), T0)
+    assert "ONSITE-2026-HB-ONS-2ML" in open_items(pipeline, "Art. 5")
+    # Holder B audits remotely, although its agreement does not declare the site as exchanging data.
+    audit = make("holder_audit.performed", B_INJ, item_ref="AUD-B-R1", by=holder("HOLDER-B"), at=T0 + days(1),
+                 payload={"audit_kind": "REMOTE", "end_date": "2026-11-03"})
+    flagged = {r["payload"]["rule_id"] for r in pipeline.process(audit, T0 + days(1)).records
+               if r["event_type"].startswith("finding.")}
+    assert flagged == {"art14.remote_audit.site_without_electronic_data_exchange",
+                       "art14.remote_audit.not_the_sterile_onsite_inspection"}
+    # Reporting that remote audit as the on-site inspection is refused; the inspection stays owed.
+    remote = make("periodic_review.onsite_inspection_completed", B_INJ, item_ref="ONSITE-2026-HB-ONS-2ML",
+                  by=holder("HOLDER-B"), at=T0 + days(2), payload={"attendance": "REMOTE"})
+    assert pipeline.process(remote, T0 + days(2)).refusal.rule_id == "art14.remote_audit.onsite_inspection_cannot_be_remote"
+    assert "ONSITE-2026-HB-ONS-2ML" in open_items(pipeline, "Art. 5")
