@@ -104,7 +104,9 @@ class Worker(mode.Service):
         await core.ready.wait()
         log.warning("%s: intake, core (partitions %s) and notify running", READY, sorted(core.parts))
 
-    async def on_stop(self) -> None:
+    async def on_shutdown(self) -> None:
+        # After the stages have stopped (mode stops a service's children after its on_stop): the
+        # core stage's checkpoints at stop still need the ledger.
         await self.bus.stop()
 
 
